@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the three Python environments featurebench needs, under .venvs/:
+#   main   - Airflow 3, providers, pandas/pyarrow, the test tools   (requirements.txt)
+#   dynamo - the Dynamo frontend + mocker (GPU-free engine simulator) (requirements-dynamo.txt)
+#   aiperf - the AIPerf load generator                                (requirements-aiperf.txt)
+# Each is rebuilt only when its requirements file changed, so re-running is cheap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+if ! command -v uv >/dev/null 2>&1; then
+  "$PYTHON" -m pip install --quiet uv
+fi
+
+make_env() {  # make_env NAME REQUIREMENTS_FILE
+  local name=$1 req=$2 dir=.venvs/$1
+  local stamp=$dir/.requirements.sha256 want
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  echo "setup: installing the $name environment ($req)"
+  uv venv --quiet --allow-existing --python "$PYTHON" "$dir"
+  uv pip install --quiet --python "$dir/bin/python" -r "$req"
+  echo "$want" > "$stamp"
+}
+
+make_env main requirements.txt
+make_env dynamo requirements-dynamo.txt
+make_env aiperf requirements-aiperf.txt
