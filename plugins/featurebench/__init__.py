@@ -1,0 +1,1 @@
+"""featurebench: weekly A/B benchmarks of LLM-serving features, one Airflow DAG per benchmark."""
