@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import os
 import re
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS_DIR = REPO_ROOT / "include" / "benchmarks"
+# FEATUREBENCH_BENCHMARKS_DIR points the DAGs and tools at another folder of specs (tests use it).
+BENCHMARKS_DIR = Path(os.environ.get("FEATUREBENCH_BENCHMARKS_DIR", REPO_ROOT / "include" / "benchmarks"))
 TRACES_DIR = REPO_ROOT / "include" / "traces"
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
