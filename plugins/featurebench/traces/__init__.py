@@ -1,0 +1,87 @@
+"""Deterministic traffic generators: spec `traffic` (generator + params) -> a file under include/traces.
+
+Nothing is downloaded: every trace is made from its params and seed, and a `<file>.manifest.json` next to
+it records the generator, its version, the params, the file's sha256 and summary stats, so results can
+cite exactly what was replayed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from featurebench.spec import TRACES_DIR, Traffic
+from featurebench.traces import prefix_reuse
+from featurebench.traces.manifest import read_manifest, sha256_file, write_manifest
+
+
+class TraceError(RuntimeError):
+    """A trace that cannot be used (unknown generator, bad params, a file that does not match its manifest)."""
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    version: int  # bump when the output for the same params changes, so old files get regenerated
+    generate: Callable[[dict, Path], dict]  # (params, path) -> stats; writes the file
+
+    def __call__(self, params: dict, path: Path) -> dict:
+        return self.generate(params, path)
+
+
+GENERATORS: dict[str, Generator] = {
+    g.name: g
+    for g in [
+        Generator("prefix_reuse", prefix_reuse.VERSION, prefix_reuse.generate),
+    ]
+}
+
+
+def generator_for(name: str | None) -> Generator:
+    if name not in GENERATORS:
+        raise TraceError(f"unknown trace generator {name!r}; known: {sorted(GENERATORS)}")
+    return GENERATORS[name]
+
+
+def _is_current(manifest: dict | None, gen: Generator, params: dict) -> bool:
+    return (
+        manifest is not None
+        and manifest.get("generator") == gen.name
+        and manifest.get("generator_version") == gen.version
+        and manifest.get("params") == params
+    )
+
+
+def ensure_trace(traffic: Traffic, root: Path = TRACES_DIR, full: bool = False) -> Path:
+    """The trace file for `traffic`, generated if missing or made from other params, else verified.
+
+    `full` marks the run-time full-size generation (the file is not committed; see include/traces/.gitignore);
+    it is recorded in the manifest and does not change the output, which depends on the params alone.
+    A file whose sha256 differs from its manifest was edited by hand: that is an error, never silently fixed.
+    """
+    if traffic.file is None:
+        raise TraceError(f"traffic {traffic.description!r} names no file (synthetic traffic needs none)")
+    gen = generator_for(traffic.generator)
+    path = Path(root) / traffic.file
+    params = dict(traffic.params)
+    manifest = read_manifest(path)
+    if path.exists() and _is_current(manifest, gen, params):
+        actual = sha256_file(path)
+        if actual != manifest["sha256"]:
+            raise TraceError(
+                f"{path}: sha256 {actual} does not match its manifest ({manifest['sha256']}); the file was "
+                "changed after generation. Delete it and its manifest to regenerate."
+            )
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        stats = gen(params, tmp)
+    except (TypeError, ValueError) as exc:  # unknown, missing or inconsistent params
+        tmp.unlink(missing_ok=True)
+        raise TraceError(f"{traffic.file}: generator {gen.name} rejected params {params}: {exc}") from exc
+    os.replace(tmp, path)
+    write_manifest(path, gen.name, gen.version, params, {**stats, "profile": "full" if full else "local"})
+    return path
