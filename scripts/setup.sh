@@ -28,3 +28,7 @@ make_env() {  # make_env NAME REQUIREMENTS_FILE
 make_env main requirements.txt
 make_env dynamo requirements-dynamo.txt
 make_env aiperf requirements-aiperf.txt
+
+# `python -m featurebench` and the tests import the library from plugins/ (as Airflow does).
+site=$(.venvs/main/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$PWD/plugins" > "$site/featurebench-plugins.pth"

@@ -1,0 +1,5 @@
+import sys
+
+from featurebench.cli import main
+
+sys.exit(main())
