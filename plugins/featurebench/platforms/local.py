@@ -1,0 +1,373 @@
+"""The local simulated platform: the real Dynamo frontend + `dynamo.mocker` workers as processes, real AIPerf.
+
+Each arm gets a private folder <run.work_dir>/arm=<name>/ holding a fresh file-discovery store, a HOME for
+the engine processes, their logs, and state.json (pids, process-group ids, start times, port). Processes are
+started in their own session so they outlive the Airflow task that provisioned them; teardown (or the
+janitor) kills exactly the recorded process groups, checked against the recorded start time so a reused pid is
+never hit. Everything binds or is told to bind loopback (shared/reference/dynamo-local.md has the pitfalls:
+Dynamo 1.3.1 wants the interface name `lo` for its response stream, and `--model-name` breaks registration).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from featurebench.run import RunContext, work_root
+from featurebench.spec import REPO_ROOT, ResolvedSpec
+
+STATE = "state.json"
+COMMON = ["--discovery-backend", "file", "--request-plane", "tcp", "--event-plane", "zmq"]
+
+
+def dynamo_python() -> str:
+    return os.environ.get("FEATUREBENCH_DYNAMO_PYTHON", str(REPO_ROOT / ".venvs" / "dynamo" / "bin" / "python"))
+
+
+def aiperf_bin() -> str:
+    return os.environ.get("FEATUREBENCH_AIPERF_BIN", str(REPO_ROOT / ".venvs" / "aiperf" / "bin" / "aiperf"))
+
+
+class LocalPlatformError(RuntimeError):
+    """A local engine or load run that failed; the message quotes the relevant log tail."""
+
+
+# ---------------------------------------------------------------- process bookkeeping (Linux /proc)
+
+
+def _proc_stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, pgid, session id, start time in clock ticks) of a live process, None if it does not exist."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()  # the command name may contain spaces: cut after ')'
+    return fields[0], int(fields[2]), int(fields[3]), int(fields[19])
+
+
+def _alive(proc: dict) -> bool:
+    """The recorded process still runs (not a zombie) and is the same process (same start time)."""
+    stat = _proc_stat(proc["pid"])
+    return stat is not None and stat[0] not in ("Z", "X") and stat[3] == proc["start_ticks"]
+
+
+def _group_members(proc: dict) -> list[int]:
+    """Live pids of the recorded process group: same pgid and session (we made the session), started no
+    earlier than the recorded leader, so a recycled id that is not ours does not match."""
+    pgid = proc["pgid"]
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _proc_stat(int(entry.name))
+        if stat and stat[0] not in ("Z", "X") and stat[1] == pgid and stat[2] == pgid and stat[3] >= proc["start_ticks"]:
+            members.append(int(entry.name))
+    return members
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text[-lines:])
+
+
+def _read_state(arm_dir: Path) -> dict | None:
+    try:
+        return json.loads((arm_dir / STATE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(arm_dir: Path, state: dict) -> None:
+    tmp = arm_dir / f".{STATE}.tmp"
+    tmp.write_text(json.dumps(state, indent=1))
+    os.replace(tmp, arm_dir / STATE)
+
+
+def _start(cmd: list[str], env: dict, log: Path, name: str) -> dict:
+    with open(log, "ab") as out:
+        popen = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    stat = _proc_stat(popen.pid)
+    popen.returncode = 0  # we never wait() on it from here (the process outlives this task); silence the warning
+    return {"name": name, "pid": popen.pid, "pgid": popen.pid, "start_ticks": stat[3] if stat else -1,
+            "cmd": cmd, "log": str(log)}
+
+
+def stop_processes(procs: list[dict], grace_s: float = 10.0) -> list[str]:
+    """SIGTERM the recorded process groups, wait, SIGKILL leftovers. Returns what was stopped."""
+    stopped = []
+    targets = {p["pgid"]: p for p in procs if _group_members(p)}
+    for pgid, p in targets.items():
+        for pid in _group_members(p):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        stopped.append(f"{p['name']} pid={p['pid']} pgid={pgid}")
+    deadline = time.monotonic() + grace_s
+    while targets and time.monotonic() < deadline:
+        targets = {g: p for g, p in targets.items() if _group_members(p)}
+        time.sleep(0.2)
+    for p in targets.values():
+        for pid in _group_members(p):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for p in targets.values():  # reap confirmation: SIGKILL cannot be ignored, give the kernel a moment
+        for _ in range(50):
+            if not _group_members(p):
+                break
+            time.sleep(0.1)
+    return stopped
+
+
+# ---------------------------------------------------------------- the platform
+
+
+class LocalPlatform:
+    name = "local"
+
+    def __init__(self, ready_timeout_s: float | None = None):
+        self.ready_timeout_s = ready_timeout_s
+
+    @staticmethod
+    def arm_dir(run: RunContext, arm: str) -> Path:
+        return run.work_dir / f"arm={arm}"
+
+    # -- provision
+
+    def provision(self, run: RunContext, resolved: ResolvedSpec, arm: str) -> dict:
+        from featurebench.modelgen import ensure_tiny_model
+
+        spec = resolved.spec
+        local, deploy = spec.local_arm(arm), spec.arm(arm).deploy
+        arm_dir = self.arm_dir(run, arm)
+        state = _read_state(arm_dir)
+        if state and state["processes"] and all(_alive(p) for p in state["processes"]):
+            return state["endpoint"]  # a retried task finds what it made
+        self.teardown(run, arm)  # half-started or dead leftovers of an earlier attempt
+
+        model = ensure_tiny_model(work_root() / "models")
+        arm_dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("kvstore", "home"):  # fresh discovery state every time: stale entries confuse the router
+            shutil.rmtree(arm_dir / sub, ignore_errors=True)
+            (arm_dir / sub).mkdir()
+        logs = arm_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "DYN_FILE_KV": str(arm_dir / "kvstore"),
+            "DYN_DISCOVERY_BACKEND": "file",
+            "DYN_TCP_RPC_HOST": "127.0.0.1",
+            "DYN_TCP_RESPONSE_STREAM_HOST": "lo",  # 1.3.1: an interface name; an IP fails registration
+            "DYN_EVENT_PLANE_HOST": "127.0.0.1",
+            "DYN_SYSTEM_HOST": "127.0.0.1",
+            "HOME": str(arm_dir / "home"),  # the frontend caches model cards under $HOME
+            "HF_HUB_OFFLINE": "1",
+            "HF_HOME": str(arm_dir / "home" / "hf"),
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+        router_mode = local.router_mode or deploy.router_mode
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        endpoint = {"url": url, "model": model.served_id, "tokenizer": model.name, "hf_home": str(model.hf_home),
+                    "router_mode": router_mode, "arm_dir": str(arm_dir),
+                    "workers": {w.role: w.count for w in local.workers}}
+        state = {"run_id": run.run_id, "arm": arm, "created": time.time(), "endpoint": endpoint, "processes": []}
+        _write_state(arm_dir, state)
+
+        py, lp = dynamo_python(), spec.local
+        for i, pool in enumerate(local.workers):
+            cmd = [py, "-m", "dynamo.mocker", "--model-path", str(model.model_dir),  # no --model-name (1.3.1)
+                   "--num-workers", str(pool.count), "--disaggregation-mode", pool.role,
+                   "--block-size", str(lp.block_size), "--num-gpu-blocks-override", str(lp.num_gpu_blocks),
+                   "--speedup-ratio", f"{lp.speedup_ratio:g}", *COMMON]
+            if lp.max_num_seqs:
+                cmd += ["--max-num-seqs", str(lp.max_num_seqs)]
+            cmd += pool.mocker_args
+            name = f"mocker-{pool.role}-{i}"
+            state["processes"].append(_start(cmd, env, logs / f"{name}.log", name))
+            _write_state(arm_dir, state)  # recorded at once: a failure below still leaves it findable
+        cmd = [py, "-m", "dynamo.frontend", "--http-host", "127.0.0.1", "--http-port", str(port),
+               "--router-mode", router_mode, "--kv-cache-block-size", str(lp.block_size), *COMMON]
+        state["processes"].append(_start(cmd, env, logs / "frontend.log", "frontend"))
+        _write_state(arm_dir, state)
+        return endpoint
+
+    # -- readiness
+
+    def _dead(self, state: dict) -> str | None:
+        dead = [p for p in state["processes"] if not _alive(p)]
+        if not dead:
+            return None
+        return "\n".join(f"{p['name']} (pid {p['pid']}) exited; log tail:\n{_tail(Path(p['log']))}" for p in dead)
+
+    def wait_ready(self, run: RunContext, resolved: ResolvedSpec, arm: str, endpoint: dict) -> dict:
+        """Ready = the model is listed, every mocker worker has registered in the discovery store, and one
+        tiny streamed chat request completes end to end (through the prefill pool too, for disagg)."""
+        arm_dir = Path(endpoint["arm_dir"])
+        state = _read_state(arm_dir)
+        if not state:
+            raise LocalPlatformError(f"arm {arm}: no {STATE} in {arm_dir}; was it provisioned?")
+        timeout = self.ready_timeout_s or min(resolved.spec.ready_timeout_s, 180)
+        expected = sum(endpoint["workers"].values())
+        deadline, why = time.monotonic() + timeout, "not checked yet"
+        while time.monotonic() < deadline:
+            dead = self._dead(state)
+            if dead:
+                raise LocalPlatformError(f"arm {arm}: an engine process died before ready:\n{dead}")
+            why = self._check(endpoint, arm_dir, expected)
+            if why is None:
+                return endpoint
+            time.sleep(0.5)
+        tails = "\n".join(f"--- {p['name']} ---\n{_tail(Path(p['log']), 15)}" for p in state["processes"])
+        raise LocalPlatformError(f"arm {arm}: not ready after {timeout:.0f} s ({why}).\n{tails}")
+
+    @staticmethod
+    def _check(endpoint: dict, arm_dir: Path, expected_workers: int) -> str | None:
+        url, model = endpoint["url"], endpoint["model"]
+        try:
+            with urllib.request.urlopen(f"{url}/v1/models", timeout=5) as resp:
+                listed = [m["id"] for m in json.load(resp).get("data", [])]
+        except (OSError, ValueError) as exc:
+            return f"/v1/models not answering: {exc}"
+        if model not in listed:
+            return f"/v1/models lists {listed}, not {model}"
+        instances = arm_dir / "kvstore" / "v1" / "instances"
+        registered = sum(1 for f in instances.rglob("*") if f.is_file()) if instances.is_dir() else 0
+        if registered < expected_workers:
+            return f"{registered}/{expected_workers} worker instances registered"
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": "ready"}], "max_tokens": 2,
+                           "stream": True}).encode()
+        req = urllib.request.Request(f"{url}/v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                text = resp.read().decode(errors="replace")
+        except (OSError, ValueError) as exc:
+            return f"test request failed: {exc}"
+        if "[DONE]" not in text:
+            return f"test request did not finish: {text[-300:]}"
+        return None
+
+    # -- load
+
+    def run_load(
+        self, run: RunContext, resolved: ResolvedSpec, arm: str, endpoint: dict, point: str, trial: int
+    ) -> Path:
+        from featurebench.load import aiperf_command, aiperf_env, load_settings
+
+        arm_dir = Path(endpoint["arm_dir"])
+        traffic, load, _ = load_settings(resolved, "local")
+        input_file = None
+        if traffic.kind == "trace":
+            from featurebench.traces import ensure_trace
+
+            input_file = str(ensure_trace(traffic))
+        trial_dir = arm_dir / f"point={point}" / f"trial={trial}"
+        shutil.rmtree(trial_dir, ignore_errors=True)  # a retry starts clean: no mixed artifacts
+        artifacts = trial_dir / "aiperf"
+        artifacts.mkdir(parents=True)
+        cmd = aiperf_command(resolved, arm, point, trial, url=endpoint["url"], model=endpoint["model"],
+                             tokenizer=endpoint["tokenizer"], artifact_dir=str(artifacts), input_file=input_file,
+                             platform="local", aiperf_bin=aiperf_bin())
+        env = {**os.environ, **aiperf_env(hf_home=endpoint["hf_home"], cache_dir=run.work_dir / "aiperf-cache")}
+        log = trial_dir / "aiperf.log"
+        proc = _start(cmd, env, log, f"aiperf-{point}-{trial}")
+        state = _read_state(arm_dir) or {"processes": []}
+        state.setdefault("load", []).append(proc)  # so teardown/janitor can stop a run orphaned by a killed task
+        _write_state(arm_dir, state)
+        # generous bound: the request timeout plus AIPerf's own start-up and a long replay
+        limit = load.request_timeout_s + float(os.environ.get("FEATUREBENCH_LOAD_TIMEOUT_S", 1800))
+        started = time.monotonic()
+        try:
+            while _alive(proc):
+                if time.monotonic() - started > limit:
+                    raise LocalPlatformError(f"AIPerf ran longer than {limit:.0f} s; log tail:\n{_tail(log)}")
+                time.sleep(0.5)
+        finally:
+            stop_processes([proc], grace_s=5)  # no-op when it exited by itself
+            _reap(proc["pid"])
+        return self._check_artifacts(artifacts, log, state)
+
+    def _check_artifacts(self, artifacts: Path, log: Path, state: dict) -> Path:
+        marker = artifacts / ".aiperf_results_ready.json"
+        problem = None
+        if not marker.exists():
+            problem = "AIPerf wrote no .aiperf_results_ready.json"
+        else:
+            ready = json.loads(marker.read_text())
+            if not ready.get("ready") or ready.get("was_cancelled") or ready.get("partial"):
+                problem = f"AIPerf results are not final: {ready}"
+            elif not (artifacts / "profile_export.jsonl").exists():
+                problem = "AIPerf wrote no profile_export.jsonl"
+        if problem is None:
+            return artifacts
+        dead = self._dead(state) if state.get("processes") else None
+        detail = _tail(artifacts / "logs" / "aiperf.log") if (artifacts / "logs" / "aiperf.log").exists() else ""
+        raise LocalPlatformError(
+            f"{problem}.\n--- AIPerf output ---\n{_tail(log)}\n{detail}" + (f"\n--- engine ---\n{dead}" if dead else "")
+        )
+
+    # -- teardown
+
+    def teardown(self, run: RunContext, arm: str) -> list[str]:
+        return teardown_arm_dir(self.arm_dir(run, arm))
+
+
+def _reap(pid: int) -> None:
+    """Collect our own exited child so it does not linger as a zombie (no-op for a non-child)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def teardown_arm_dir(arm_dir: Path) -> list[str]:
+    """Stop every process recorded in an arm folder's state file; safe when there is none."""
+    state = _read_state(arm_dir)
+    if not state:
+        return []
+    procs = state.get("load", []) + state.get("processes", [])
+    stopped = stop_processes(procs)
+    for p in procs:
+        _reap(p["pid"])
+    state["stopped_at"] = time.time()
+    state["processes"], state["load"] = [], []
+    state["stopped"] = state.get("stopped", []) + stopped
+    _write_state(arm_dir, state)
+    return stopped
+
+
+def reap_stale(older_than_s: float, root: Path | None = None) -> list[str]:
+    """Janitor: stop the processes of every local arm whose state file is older than `older_than_s`
+    (a run that crashed before its teardown). Only recorded process groups are touched."""
+    root = Path(root) if root else work_root() / "runs"
+    stopped = []
+    now = time.time()
+    for state_file in root.glob(f"**/arm=*/{STATE}"):
+        state = _read_state(state_file.parent)
+        if not state or not (state.get("processes") or state.get("load")):
+            continue
+        if now - state.get("created", state_file.stat().st_mtime) >= older_than_s:
+            stopped += [f"{state_file.parent}: {s}" for s in teardown_arm_dir(state_file.parent)]
+    return stopped
