@@ -1,0 +1,470 @@
+"""AIPerf artifacts -> the canonical per-request table (docs/ARCHITECTURE.md) and a one-row summary per trial.
+
+Parsing uses pyarrow's streaming JSON reader with an explicit schema: it reads the file block by block (memory is
+bounded by the block size, not the file), ignores the ~40 metric tags we do not keep, and runs in C++, so it keeps
+pace with `pyarrow.json.read_json` on the same file. All column work is vectorised per batch.
+
+Statistics follow AIPerf 0.13 (`aiperf/metrics/metric_dicts.py`): errors are excluded from latency statistics,
+percentiles use linear interpolation (numpy's default), duration is last response end - first request start over
+successful requests, and ITL statistics are over per-request values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from featurebench.run import RunContext
+    from featurebench.spec import Goodput, ResolvedSpec
+
+log = logging.getLogger(__name__)
+
+TABLE_VERSION = "1"  # bump when the canonical columns change
+RECORDS_FILE = "profile_export.jsonl"
+SUMMARY_FILE = "profile_export_aiperf.json"
+# Bytes per parsing block. Memory is ~40 blocks (the reader reads ahead), so 4 MiB keeps the parser near 150 MB.
+# A line longer than a block (a very long streamed answer) makes Arrow fail; we then retry with bigger blocks.
+BLOCK_SIZE = 4 << 20
+_MAX_BLOCK_SIZE = 256 << 20
+
+# canonical column -> (where in the AIPerf record, canonical type). Token counts are read as float64 and cast, so an
+# integral value written as 12.0 does not break the reader.
+_META = {
+    "request_id": ("x_request_id", "string"),
+    "conversation_id": ("conversation_id", "string"),
+    "turn_index": ("turn_index", "int32"),
+    "credit_issued_ns": ("credit_issued_ns", "int64"),
+    "request_start_ns": ("request_start_ns", "int64"),
+    "request_end_ns": ("request_end_ns", "int64"),
+}
+_METRICS = {
+    "ttft_ms": ("time_to_first_token", "float64"),
+    "ttst_ms": ("time_to_second_token", "float64"),
+    "request_latency_ms": ("request_latency", "float64"),
+    "itl_ms": ("inter_token_latency", "float64"),
+    "inter_chunk_latency_ms": ("inter_chunk_latency", "list"),
+    "input_tokens": ("input_sequence_length", "int64"),
+    "output_tokens": ("output_sequence_length", "int64"),
+    "cached_tokens": ("usage_prompt_cache_read_tokens", "int64"),
+    "output_tps_per_user": ("output_token_throughput_per_user", "float64"),
+}
+
+
+def canonical_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    t = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
+         "list": pa.list_(pa.float64())}
+    return pa.schema(
+        [(name, t[kind]) for name, (_, kind) in _META.items()]
+        + [("ok", pa.bool_()), ("cancelled", pa.bool_()), ("error_code", pa.int32()), ("error_type", pa.string()),
+           ("error_message", pa.string())]
+        + [(name, t[kind]) for name, (_, kind) in _METRICS.items()]
+        + [("credit_to_start_ms", pa.float64()), ("good", pa.bool_())]
+    )
+
+
+def _input_schema() -> pa.Schema:
+    """What the JSON reader extracts from each record; everything else in the line is skipped."""
+    import pyarrow as pa
+
+    def value(kind: str) -> pa.DataType:
+        return pa.struct([("value", pa.list_(pa.float64()) if kind == "list" else pa.float64())])
+
+    meta = [(src, pa.string() if kind == "string" else pa.int64()) for src, kind in _META.values()]
+    meta += [("benchmark_phase", pa.string()), ("was_cancelled", pa.bool_())]
+    metrics = [(src, value(kind)) for src, kind in _METRICS.values()] + [("good_request_count", value("float64"))]
+    error = pa.struct([("code", pa.int64()), ("type", pa.string()), ("message", pa.string())])
+    return pa.schema([("metadata", pa.struct(meta)), ("metrics", pa.struct(metrics)), ("error", error)])
+
+
+@dataclass
+class IngestStats:
+    """Counts from one ingestion, for logs and the CLI."""
+
+    rows: int = 0
+    errors: int = 0
+    warmup_dropped: int = 0
+    good: int = 0
+    aiperf_good_disagreements: int = 0  # rows where AIPerf's own good_request_count differs from ours
+    batches: int = 0
+
+
+def iter_record_batches(jsonl_path: str | Path, *, goodput: Goodput | None, stats: IngestStats | None = None,
+                        block_size: int = BLOCK_SIZE) -> Iterator[pa.RecordBatch]:
+    """Canonical record batches from a profile_export.jsonl, one parsing block at a time."""
+    import pyarrow.json as pj
+
+    stats = stats if stats is not None else IngestStats()
+    reader = pj.open_json(
+        str(jsonl_path),
+        read_options=pj.ReadOptions(block_size=block_size, use_threads=False),
+        parse_options=pj.ParseOptions(explicit_schema=_input_schema(), unexpected_field_behavior="ignore"),
+    )
+    for raw in reader:
+        batch = _canonical(raw, goodput, stats)
+        stats.batches += 1
+        if batch.num_rows:
+            yield batch
+
+
+def _canonical(raw: pa.RecordBatch, goodput: Goodput | None, stats: IngestStats) -> pa.RecordBatch:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def meta(name: str) -> pa.Array:
+        return pc.struct_field(raw.column("metadata"), name)
+
+    # Warmup rows are mixed into the same file; keep profiling rows (and rows of AIPerf versions without phases).
+    keep = pc.fill_null(pc.equal(meta("benchmark_phase"), "profiling"), True)
+    raw = raw.filter(keep)
+    stats.warmup_dropped += len(keep) - raw.num_rows
+
+    schema = canonical_schema()
+    cols: dict[str, pa.Array] = {}
+    for name, (src, _) in _META.items():
+        cols[name] = pc.struct_field(raw.column("metadata"), src).cast(schema.field(name).type)
+    error = raw.column("error")
+    ok = pc.is_null(error)
+    cols["ok"] = ok
+    cols["cancelled"] = pc.fill_null(pc.struct_field(raw.column("metadata"), "was_cancelled"), False)
+    cols["error_code"] = pc.struct_field(error, "code").cast(pa.int32())
+    cols["error_type"] = pc.struct_field(error, "type")
+    cols["error_message"] = pc.struct_field(error, "message")
+    for name, (src, _) in _METRICS.items():
+        cols[name] = pc.struct_field(raw.column("metrics"), [src, "value"]).cast(schema.field(name).type)
+    cols["credit_to_start_ms"] = pc.divide(
+        pc.subtract(cols["request_start_ns"], cols["credit_issued_ns"]).cast(pa.float64()), 1e6
+    )
+    cols["good"] = is_good(cols["ok"], cols["ttft_ms"], cols["itl_ms"], goodput)
+
+    aiperf_good = pc.struct_field(raw.column("metrics"), ["good_request_count", "value"])
+    if goodput is not None and aiperf_good.null_count < len(aiperf_good):
+        differs = pc.not_equal(pc.greater(aiperf_good, 0), cols["good"])
+        stats.aiperf_good_disagreements += pc.sum(pc.fill_null(differs, False)).as_py() or 0
+
+    batch = pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema)
+    stats.rows += batch.num_rows
+    stats.errors += batch.num_rows - (pc.sum(ok).as_py() or 0)
+    stats.good += pc.sum(cols["good"]).as_py() or 0
+    return batch
+
+
+def is_good(ok: pa.Array, ttft_ms: pa.Array, itl_ms: pa.Array, goodput: Goodput | None) -> pa.Array:
+    """DistServe goodput, as AIPerf counts it: a successful request meeting every SLO (<=); a missing value fails.
+
+    Null for every row when the spec sets no SLOs (unknown, not 'bad').
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if goodput is None:
+        return pa.nulls(len(ok), pa.bool_())
+    ttft_ok = pc.fill_null(pc.less_equal(ttft_ms, goodput.ttft_ms), False)
+    itl_ok = pc.fill_null(pc.less_equal(itl_ms, goodput.itl_ms), False)
+    return pc.and_(ok, pc.and_(ttft_ok, itl_ok))
+
+
+def ingest_records(jsonl_path: str | Path, *, goodput: Goodput | None, stats: IngestStats | None = None,
+                   block_size: int = BLOCK_SIZE) -> pa.Table:
+    """The canonical per-request table of one AIPerf run (profiling phase only, errors kept)."""
+    import pyarrow as pa
+
+    def attempt(block_size: int) -> tuple[pa.Table, IngestStats]:
+        st = IngestStats()
+        batches = list(iter_record_batches(jsonl_path, goodput=goodput, stats=st, block_size=block_size))
+        return pa.Table.from_batches(batches, schema=canonical_schema()), st
+
+    table, st = _with_block_retry(attempt, block_size)
+    if stats is not None:
+        stats.__dict__.update(st.__dict__)
+    _warn_disagreements(jsonl_path, st)
+    return table
+
+
+def _with_block_retry(attempt, block_size: int):
+    """Run attempt(block_size), growing the block while a JSONL line does not fit in one."""
+    import pyarrow as pa
+
+    while True:
+        try:
+            return attempt(block_size)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or block_size >= _MAX_BLOCK_SIZE:
+                raise
+            block_size *= 8
+            log.info("a record is longer than the parsing block; retrying with %d MiB blocks", block_size >> 20)
+
+
+def ingest_to_parquet(jsonl_path: str | Path, out_path: str | Path, goodput: Goodput | None,
+                      metadata: dict[str, str] | None = None, *, block_size: int = BLOCK_SIZE) -> IngestStats:
+    """Stream a profile_export.jsonl into a zstd Parquet file, one row group per parsing block (bounded memory).
+
+    Written to a temp file and renamed, so a retried task never leaves a half-written file under `out_path`.
+    """
+    import pyarrow.parquet as pq
+
+    from featurebench.store import with_metadata
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".tmp-{os.getpid()}-{out_path.name}")
+    schema = with_metadata(canonical_schema().empty_table(), _table_metadata(metadata)).schema
+
+    def attempt(block_size: int) -> IngestStats:
+        st = IngestStats()
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:  # re-created from scratch on a retry
+            for batch in iter_record_batches(jsonl_path, goodput=goodput, stats=st, block_size=block_size):
+                writer.write_batch(batch)
+        return st
+
+    try:
+        stats = _with_block_retry(attempt, block_size)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _warn_disagreements(jsonl_path, stats)
+    return stats
+
+
+def _table_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
+    return {"featurebench.table": "requests", "featurebench.table_version": TABLE_VERSION, **(metadata or {})}
+
+
+def _warn_disagreements(path: str | Path, stats: IngestStats) -> None:
+    if stats.aiperf_good_disagreements:
+        log.warning("%s: %d request(s) where AIPerf's good_request_count disagrees with the spec's SLOs "
+                    "(were AIPerf's --goodput flags built from the same spec?)", path, stats.aiperf_good_disagreements)
+
+
+# -- AIPerf's own aggregate ---------------------------------------------------------------------------------
+
+def find_records_file(artifact_dir: str | Path) -> Path:
+    """profile_export.jsonl, or <prefix>.jsonl when --profile-export-prefix renamed it."""
+    artifact_dir = Path(artifact_dir)
+    default = artifact_dir / RECORDS_FILE
+    if default.exists():
+        return default
+    skip = re.compile(r"_raw|server_metrics|gpu_telemetry|timeslices")
+    found = [p for p in artifact_dir.glob("*.jsonl") if not skip.search(p.name)]
+    if len(found) != 1:
+        raise FileNotFoundError(f"{artifact_dir}: expected one per-request JSONL export, found {found or 'none'}")
+    return found[0]
+
+
+def read_aiperf_summary(artifact_dir: str | Path) -> dict:
+    """profile_export_aiperf.json: {metrics: {tag: block}, error_summary, was_cancelled, aiperf_version, slos, …}."""
+    path = Path(artifact_dir) / SUMMARY_FILE
+    data = json.loads(path.read_text())
+    metrics = {k: v for k, v in data.items() if isinstance(v, dict) and "unit" in v}
+    ready = Path(artifact_dir) / ".aiperf_results_ready.json"
+    return {
+        "aiperf_version": data.get("aiperf_version"),
+        "schema_version": data.get("schema_version"),
+        "benchmark_id": data.get("benchmark_id"),
+        "was_cancelled": bool(data.get("was_cancelled", False)),
+        "is_complete": data.get("is_complete"),
+        "error_summary": data.get("error_summary") or [],
+        "slos": (data.get("input_config") or {}).get("slos") or {},
+        "ready": json.loads(ready.read_text()) if ready.exists() else None,
+        "metrics": metrics,
+    }
+
+
+# -- the one-row summary of a trial -------------------------------------------------------------------------
+
+# our summary key -> (AIPerf tag, stat, factor to our unit); summarize_trial puts AIPerf's value at 'aiperf_<key>'.
+AIPERF_EQUIVALENT: dict[str, tuple[str, str, float]] = {
+    "ok_requests": ("request_count", "avg", 1.0),
+    "errors": ("error_request_count", "avg", 1.0),
+    "error_rate": ("request_error_rate", "avg", 0.01),
+    "duration_s": ("benchmark_duration", "avg", 1.0),
+    "request_throughput_rps": ("request_throughput", "avg", 1.0),
+    "output_token_throughput_tps": ("output_token_throughput", "avg", 1.0),
+    "total_output_tokens": ("total_osl", "avg", 1.0),
+    "good_requests": ("good_request_count", "avg", 1.0),
+    "goodput_rps": ("goodput", "avg", 1.0),
+    "good_fraction": ("good_request_fraction", "avg", 1.0),
+    **{f"ttft_ms_{s}": ("time_to_first_token", s, 1.0) for s in ("mean", "p50", "p90", "p99")},
+    **{f"itl_ms_{s}": ("inter_token_latency", s, 1.0) for s in ("mean", "p50", "p90", "p99")},
+    **{f"icl_ms_{s}": ("inter_chunk_latency", s, 1.0) for s in ("mean", "p50", "p99")},
+    **{f"request_latency_ms_{s}": ("request_latency", s, 1.0) for s in ("mean", "p50", "p90", "p99")},
+    "output_tps_per_user_mean": ("output_token_throughput_per_user", "mean", 1.0),
+    "cached_token_share": ("overall_usage_prompt_cache_read_pct", "avg", 0.01),
+    **{f"credit_to_start_ms_{s}": ("credit_to_start_latency", s, 1.0) for s in ("p50", "p99")},
+}
+
+
+def _stats(values, *, mean: bool = True, pcts=(50, 90, 99)) -> dict[str, float | None]:
+    import numpy as np
+
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    out: dict[str, float | None] = {}
+    if mean:
+        out["mean"] = float(arr.mean()) if arr.size else None
+    for p in pcts:  # linear interpolation, as AIPerf's metric_result_from_array
+        out[f"p{p}"] = float(np.percentile(arr, p)) if arr.size else None
+    return out
+
+
+def aiperf_duration_s(table: pa.Table) -> float | None:
+    """AIPerf's benchmark_duration: max(start + request_latency) - min(start), successful requests only."""
+    import numpy as np
+
+    ok = table.filter(table.column("ok"))
+    if ok.num_rows == 0:
+        return None
+    start = ok.column("request_start_ns").to_numpy(zero_copy_only=False).astype(np.int64)
+    latency_ns = np.rint(ok.column("request_latency_ms").to_numpy(zero_copy_only=False) * 1e6)
+    return float((np.nanmax(start + latency_ns) - start.min()) / 1e9)
+
+
+def summarize_trial(table: pa.Table, *, duration_s: float | None = None, gpus: int,
+                    aiperf_summary: dict | None = None) -> dict[str, Any]:
+    """One row of per-trial statistics from the canonical table, with AIPerf's own numbers alongside."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    def col(t: pa.Table, name: str) -> np.ndarray:
+        return t.column(name).to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> nan
+
+    ok = table.filter(table.column("ok"))
+    requests, n_ok = table.num_rows, ok.num_rows
+    duration = duration_s if duration_s is not None else aiperf_duration_s(table)
+    good_known = table.column("good").null_count < requests or requests == 0
+    good = int(pc.sum(table.column("good")).as_py() or 0) if good_known else None
+    out_tokens = float(np.nansum(col(ok, "output_tokens")))
+    cached, inputs = col(ok, "cached_tokens"), col(ok, "input_tokens")
+    has_cache = not np.all(np.isnan(cached)) if n_ok else False
+
+    def per_s(x: float | None) -> float | None:
+        return x / duration if x is not None and duration else None
+
+    s: dict[str, Any] = {
+        "requests": requests,
+        "ok_requests": n_ok,
+        "errors": requests - n_ok,
+        "cancelled": int(pc.sum(table.column("cancelled")).as_py() or 0),
+        "error_rate": (requests - n_ok) / requests if requests else None,
+        "duration_s": duration,
+        "gpus": gpus,
+        "request_throughput_rps": per_s(n_ok),
+        "output_token_throughput_tps": per_s(out_tokens),
+        "output_tps_per_gpu": per_s(out_tokens / gpus) if gpus else None,
+        "total_output_tokens": out_tokens,
+        "input_tokens_mean": float(np.nanmean(inputs)) if n_ok else None,
+        "output_tokens_mean": out_tokens / n_ok if n_ok else None,
+        "good_requests": good,
+        "goodput_rps": per_s(good),
+        "good_fraction": good / requests if good is not None and requests else None,
+        "cache_hit_fraction": float(np.mean(np.nan_to_num(cached) > 0)) if has_cache else None,
+        "cached_token_share": float(np.nansum(cached) / np.nansum(inputs)) if has_cache and np.nansum(inputs) else None,
+    }
+    for key, values, kw in (
+        ("ttft_ms", col(ok, "ttft_ms"), {}),
+        ("itl_ms", col(ok, "itl_ms"), {}),
+        ("icl_ms", ok.column("inter_chunk_latency_ms").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+         if n_ok else [], {"pcts": (50, 99)}),
+        ("request_latency_ms", col(ok, "request_latency_ms"), {}),
+        ("output_tps_per_user", col(ok, "output_tps_per_user"), {"pcts": ()}),
+        # AIPerf computes this over every record (errors included): it measures the client, not the server.
+        ("credit_to_start_ms", np.maximum(col(table, "credit_to_start_ms"), 0.0), {"mean": False, "pcts": (50, 99)}),
+    ):
+        s.update({f"{key}_{stat}": v for stat, v in _stats(values, **kw).items()})
+
+    if aiperf_summary is not None:
+        metrics = aiperf_summary.get("metrics", {})
+        for key, (tag, stat, factor) in AIPERF_EQUIVALENT.items():
+            block = metrics.get(tag) or {}
+            value = block.get("avg" if stat == "mean" else stat)
+            if tag == "error_request_count" and value is None and tag not in metrics:
+                value = 0.0  # AIPerf omits the block on a clean run
+            s[f"aiperf_{key}"] = value * factor if value is not None else None
+        s["aiperf_requests"] = (s["aiperf_ok_requests"] or 0) + (s["aiperf_errors"] or 0)
+        s["aiperf_version"] = aiperf_summary.get("aiperf_version")
+        s["aiperf_was_cancelled"] = aiperf_summary.get("was_cancelled")
+    return s
+
+
+def compare_with_aiperf(summary: dict[str, Any]) -> dict[str, float]:
+    """Relative difference |ours - aiperf| / |aiperf| for every key both sides report."""
+    diffs = {}
+    for key in AIPERF_EQUIVALENT:
+        ours, theirs = summary.get(key), summary.get(f"aiperf_{key}")
+        if ours is None or theirs is None:
+            continue
+        diffs[key] = abs(ours - theirs) / abs(theirs) if theirs else (0.0 if math.isclose(ours, 0) else math.inf)
+    return diffs
+
+
+# -- Parquet metadata ---------------------------------------------------------------------------------------
+
+def parquet_metadata(resolved_spec: ResolvedSpec, run: RunContext | dict, *, trace_sha256: str | None,
+                     engine_version: str, aiperf_version: str, platform: str, simulated: bool) -> dict[str, str]:
+    """What every results file carries so it can be traced back to its inputs; refuses secret-looking values."""
+    from featurebench.run import RunContext
+    from featurebench.store import check_no_secrets
+
+    if isinstance(run, dict):
+        run = RunContext.from_dict(run)
+    spec = resolved_spec.spec
+    md = {
+        "featurebench.benchmark": spec.id,
+        "featurebench.spec_version": str(resolved_spec.version.version),
+        "featurebench.spec_sha256": resolved_spec.source_sha256,
+        "featurebench.trace_sha256": trace_sha256 or "",
+        "featurebench.run_id": run.run_id,
+        "featurebench.date": run.date,
+        "featurebench.image_tag": run.image_tag,
+        "featurebench.gpu_type": run.gpu_type,
+        "featurebench.engine_version": engine_version,
+        "featurebench.aiperf_version": aiperf_version,
+        "featurebench.platform": platform,
+        "featurebench.simulated": "true" if simulated else "false",
+        "featurebench.table_version": TABLE_VERSION,
+    }
+    if spec.goodput is not None:
+        md["featurebench.goodput"] = spec.goodput.aiperf_arg()
+    check_no_secrets(md)
+    return md
+
+
+# -- CLI ----------------------------------------------------------------------------------------------------
+
+def goodput_from_summary(summary: dict) -> Goodput | None:
+    """The SLOs AIPerf ran with (from its input_config), when both TTFT and ITL were set."""
+    from featurebench.spec import Goodput
+
+    slos = summary.get("slos") or {}
+    if "time_to_first_token" in slos and "inter_token_latency" in slos:
+        return Goodput(ttft_ms=slos["time_to_first_token"], itl_ms=slos["inter_token_latency"])
+    return None
+
+
+def ingest_cli(artifact_dir: str | Path, out_parquet: str | Path) -> IngestStats:
+    """`python -m featurebench ingest <artifact-dir> <out.parquet>`: convert and print row counts."""
+    artifact_dir = Path(artifact_dir)
+    summary = read_aiperf_summary(artifact_dir) if (artifact_dir / SUMMARY_FILE).exists() else None
+    goodput = goodput_from_summary(summary) if summary else None
+    md = {"featurebench.aiperf_version": summary["aiperf_version"]} if summary and summary["aiperf_version"] else {}
+    stats = ingest_to_parquet(find_records_file(artifact_dir), out_parquet, goodput, md)
+    good = f", good {stats.good}" if goodput else ""
+    print(f"{out_parquet}: {stats.rows} requests ({stats.errors} errors{good}); "
+          f"{stats.warmup_dropped} warmup rows dropped")
+    if summary:
+        m = summary["metrics"]
+        expected = (m.get("request_count") or {}).get("avg", 0) + (m.get("error_request_count") or {}).get("avg", 0)
+        if int(expected) != stats.rows:
+            print(f"warning: AIPerf counted {int(expected)} profiled requests, the table has {stats.rows}")
+    return stats
