@@ -182,7 +182,7 @@ def _committed_traffic() -> list:
     return [
         pytest.param(sf.latest.spec.local.traffic, id=sid)
         for sid, sf in sorted(specs.items())
-        if sf.latest.spec.local.traffic.kind == "trace"
+        if sf.latest.spec.local.traffic.file
     ]
 
 
@@ -196,3 +196,171 @@ def test_committed_local_traces_match_their_spec_and_manifest(traffic):
     assert manifest["generator_version"] == GENERATORS[traffic.generator].version
     assert sha256_file(path) == manifest["sha256"]
     assert path.stat().st_size < 1_000_000
+
+
+# --- agentic --------------------------------------------------------------------------------------------
+
+AGENTIC_SMALL = {"sessions": 12, "mean_turns": 6, "system_prompt_tokens": 1024, "group_context_tokens": 512,
+                 "groups": 3, "mean_session_context": 1500, "mean_new_tokens": 400, "mean_osl": 48,
+                 "max_isl": 6000, "seed": 7}
+
+
+def test_agentic_rows_follow_aipers_agentic_format(tmp_path):
+    GENERATORS["agentic"](AGENTIC_SMALL, tmp_path / "a.jsonl")
+    rows = read_jsonl(tmp_path / "a.jsonl")
+    check_rows(rows)
+    firsts = [r for r in rows if "timestamp" in r]
+    assert len(firsts) == 12 and all("group_id" in r and "delay" not in r for r in firsts)
+    assert all("delay" in r and "group_id" not in r for r in rows if "timestamp" not in r)
+    # sessions are contiguous in the file, each opened by its turn-0 row
+    order = [r["session_id"] for r in rows]
+    assert [s for i, s in enumerate(order) if i == 0 or order[i - 1] != s] == [r["session_id"] for r in firsts]
+    # L1 (2 blocks) is in every session; L1.5 (1 block) is shared exactly by the sessions of a group
+    assert all(r["hash_ids"][:2] == [0, 1] for r in firsts)
+    by_group = {}
+    for r in firsts:
+        by_group.setdefault(r["group_id"], set()).add(r["hash_ids"][2])
+    assert all(len(ids) == 1 for ids in by_group.values()) and len({min(v) for v in by_group.values()}) == len(by_group)
+    # the whole prompt (history + new tokens) never exceeds max_isl
+    context: dict[str, int] = {}
+    for r in rows:
+        prompt = context.get(r["session_id"], 0) + r["input_length"]
+        assert prompt <= AGENTIC_SMALL["max_isl"]
+        context[r["session_id"]] = prompt + r["output_length"]
+
+
+def test_agentic_is_deterministic(tmp_path):
+    GENERATORS["agentic"](AGENTIC_SMALL, tmp_path / "a.jsonl")
+    GENERATORS["agentic"](dict(AGENTIC_SMALL), tmp_path / "b.jsonl")
+    GENERATORS["agentic"]({**AGENTIC_SMALL, "seed": 8}, tmp_path / "c.jsonl")
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert (tmp_path / "a.jsonl").read_bytes() != (tmp_path / "c.jsonl").read_bytes()
+
+
+# AIPerf's own 1k_sessions_200k_ctx dataset (ai-dynamo/aiperf src/aiperf/dataset/agentic_code_gen/datasets/
+# 1k_sessions_200k_ctx/quality.json @e0eca51), the trace the Kimi benchmark replays: 1,205 sessions of which
+# 74 restart splits (not modelled here), 14,163 turns.
+AIPERF_AGENTIC = {"turns_per_session.mean": 11.75, "initial_context.mean": 54779.5, "initial_context.median": 47263,
+                  "new_tokens_per_turn.mean": 5798.4, "new_tokens_per_turn.median": 3927,
+                  "generation_length.mean": 989.7, "generation_length.median": 784,
+                  "inter_turn_delay_ms.median": 2020.5}
+
+
+def test_full_size_agentic_lands_near_aiperfs_dataset(tmp_path):
+    stats = GENERATORS["agentic"]({"sessions": 1131, "seed": 42}, tmp_path / "full.jsonl")
+    print("\nstat                          generated   AIPerf 1k_sessions_200k_ctx")
+    for key, ref in AIPERF_AGENTIC.items():
+        group, field = key.split(".")
+        print(f"{key:30} {stats[group][field]:>9} {ref:>9}")
+        assert stats[group][field] == pytest.approx(ref, rel=0.1), key
+    ends = stats["session_ends"]
+    assert ends["retire"] / 1131 == pytest.approx(297 / 1205, abs=0.05)  # forced retires at the context limit
+
+
+# --- multimodal -----------------------------------------------------------------------------------------
+
+WINDOW = {"users": 3, "turns": 4, "window": 5, "text_tokens": 20, "seed": 1, "image_width": 8, "image_height": 6}
+
+
+def _mm_traffic(generator: str, params: dict) -> Traffic:
+    return Traffic(kind="trace", description="test", dataset_type="single_turn", generator=generator,
+                   params=params, file=f"mm/{generator}.jsonl")
+
+
+def test_sliding_window_shares_all_but_one_image_with_the_users_previous_turn(tmp_path):
+    path = ensure_trace(_mm_traffic("multimodal_sliding_window", WINDOW), root=tmp_path)
+    rows = read_jsonl(path)
+    assert len(rows) == 12 and rows[0]["session_id"] == "user_0" and rows[1]["session_id"] == "user_1"
+    last: dict[str, list[str]] = {}
+    for r in rows:
+        assert len(r["images"]) == 5 and len(r["text"].split()) == 20
+        if r["session_id"] in last:
+            assert len(set(r["images"]) & set(last[r["session_id"]])) == 4
+        last[r["session_id"]] = r["images"]
+    users = [{i for r in rows if r["session_id"] == f"user_{u}" for i in r["images"]} for u in range(3)]
+    assert [len(u) for u in users] == [4 + 5 - 1] * 3 and not (users[0] & users[1])
+    manifest = read_manifest(path)["stats"]
+    assert manifest["unique_images"] == 24 and manifest["image_reuse"] == pytest.approx(1 - 24 / 60, abs=1e-4)
+
+
+def test_images_are_rendered_deterministically_and_re_rendered_when_missing(tmp_path):
+    from PIL import Image
+
+    path = ensure_trace(_mm_traffic("multimodal_sliding_window", WINDOW), root=tmp_path)
+    first = path.parent / read_jsonl(path)[0]["images"][0]
+    assert Image.open(first).size == (8, 6)
+    pixels = Image.open(first).tobytes()
+    first.unlink()
+    ensure_trace(_mm_traffic("multimodal_sliding_window", WINDOW), root=tmp_path)
+    assert Image.open(first).tobytes() == pixels
+    other = path.parent / read_jsonl(path)[0]["images"][1]
+    assert Image.open(other).tobytes() != pixels
+
+
+def test_absolute_media_resolves_image_paths_for_aiperf(tmp_path):
+    from featurebench.traces.images import absolute_media
+
+    path = ensure_trace(_mm_traffic("multimodal_sliding_window", WINDOW), root=tmp_path)
+    local = read_jsonl(absolute_media(path, tmp_path / "run" / "input.jsonl"))
+    assert all(Path(i).is_absolute() and Path(i).exists() for r in local for i in r["images"])
+    remote = read_jsonl(absolute_media(path, tmp_path / "run" / "k8s.jsonl", "http://images.ns:8080/mm"))
+    assert remote[0]["images"][0] == "http://images.ns:8080/mm/" + read_jsonl(path)[0]["images"][0]
+    assert [r["text"] for r in remote] == [r["text"] for r in read_jsonl(path)]
+
+
+@pytest.mark.parametrize("requests, pool, reuse", [(1000, 200, 0.8), (40, 8, 0.8), (10, 20, 0.0)])
+def test_image_pool_cycles_through_the_pool(tmp_path, requests, pool, reuse):
+    params = {"requests": requests, "pool": pool, "text_tokens": 5, "seed": 2, "images": False}
+    GENERATORS["image_pool"]({**params, "images": True, "image_width": 2, "image_height": 2}, tmp_path / "a.jsonl")
+    rows = read_jsonl(tmp_path / "a.jsonl")
+    names = [r["images"][0] for r in rows]
+    assert len(set(names[:pool])) == min(pool, requests)  # first pass: no repeats
+    assert 1 - len(set(names)) / len(names) == pytest.approx(reuse)
+
+
+def test_image_pool_keeps_images_distinct_within_a_request(tmp_path):
+    params = {"requests": 50, "pool": 4, "images_per_request": 3, "text_tokens": 1, "seed": 5,
+              "image_width": 2, "image_height": 2}
+    GENERATORS["image_pool"](params, tmp_path / "a.jsonl")
+    assert all(len(set(r["images"])) == 3 for r in read_jsonl(tmp_path / "a.jsonl"))
+
+
+def test_text_only_variant_keeps_order_and_text(tmp_path):
+    with_images = ensure_trace(_mm_traffic("multimodal_sliding_window", WINDOW), root=tmp_path / "a")
+    text_only = ensure_trace(_mm_traffic("multimodal_sliding_window", {**WINDOW, "images": False}), root=tmp_path / "b")
+    a, b = read_jsonl(with_images), read_jsonl(text_only)
+    assert [r["text"] for r in a] == [r["text"] for r in b] and all("images" not in r for r in b)
+    assert not (text_only.parent / "images").exists()
+
+
+# --- synthetic ------------------------------------------------------------------------------------------
+
+
+def test_synthetic_description_and_fingerprint(tmp_path):
+    from featurebench.traces import traffic_fingerprint
+
+    params = {"requests": 12800, "isl": 8192, "osl": 1024, "seed": 100}
+    traffic = Traffic(kind="synthetic", description="t", dataset_type="synthetic", generator="synthetic",
+                      params=params, file="s/full.jsonl", isl=8192, osl=1024)
+    path = ensure_trace(traffic, root=tmp_path)
+    (body,) = read_jsonl(path)
+    assert body["isl"] == 8192 and body["osl"] == 1024 and body["requests"] == 12800
+    changed = traffic.model_copy(update={"params": {**params, "seed": 101}})
+    assert body["params_sha256"] != json.loads(ensure_trace(changed, root=tmp_path / "x").read_text())["params_sha256"]
+    assert traffic_fingerprint(traffic, root=tmp_path) == sha256_file(path)
+    fileless = traffic.model_copy(update={"file": None, "generator": None})
+    assert traffic_fingerprint(fileless) != traffic_fingerprint(fileless.model_copy(update={"osl": 512}))
+    with pytest.raises(TraceError, match="params.osl = 1024 but traffic.osl = 512"):
+        ensure_trace(traffic.model_copy(update={"osl": 512}), root=tmp_path)
+
+
+# --- module entry ---------------------------------------------------------------------------------------
+
+
+def test_module_entry_generates_and_reports_errors(capsys):
+    from featurebench.traces.__main__ import main
+
+    assert main(["generate", "qwen3-32b-kv-routing"]) == 0  # the committed file: verified, not rewritten
+    assert "local.jsonl" in capsys.readouterr().out
+    assert main(["generate", "no-such-benchmark"]) == 1
+    assert "no benchmark 'no-such-benchmark'" in capsys.readouterr().err

@@ -7,14 +7,15 @@ cite exactly what was replayed.
 
 from __future__ import annotations
 
-import os
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from featurebench.spec import TRACES_DIR, Traffic
-from featurebench.traces import prefix_reuse
-from featurebench.traces.manifest import read_manifest, sha256_file, write_manifest
+from featurebench.traces import agentic, image_pool, multimodal_sliding_window, prefix_reuse, synthetic
+from featurebench.traces.manifest import manifest_path, read_manifest, sha256_file, write_manifest
 
 
 class TraceError(RuntimeError):
@@ -26,6 +27,7 @@ class Generator:
     name: str
     version: int  # bump when the output for the same params changes, so old files get regenerated
     generate: Callable[[dict, Path], dict]  # (params, path) -> stats; writes the file
+    assets: Callable[[dict, Path], int] | None = None  # re-renders missing side files (images)
 
     def __call__(self, params: dict, path: Path) -> dict:
         return self.generate(params, path)
@@ -35,6 +37,11 @@ GENERATORS: dict[str, Generator] = {
     g.name: g
     for g in [
         Generator("prefix_reuse", prefix_reuse.VERSION, prefix_reuse.generate),
+        Generator("agentic", agentic.VERSION, agentic.generate),
+        Generator("multimodal_sliding_window", multimodal_sliding_window.VERSION, multimodal_sliding_window.generate,
+                  multimodal_sliding_window.ensure_assets),
+        Generator("image_pool", image_pool.VERSION, image_pool.generate, image_pool.ensure_assets),
+        Generator("synthetic", synthetic.VERSION, synthetic.generate),
     ]
 }
 
@@ -54,6 +61,15 @@ def _is_current(manifest: dict | None, gen: Generator, params: dict) -> bool:
     )
 
 
+def traffic_fingerprint(traffic: Traffic, root: Path = TRACES_DIR) -> str:
+    """What results cite as the workload: the trace file's sha256, or for synthetic traffic without a file
+    the sha256 of its canonical settings."""
+    if traffic.file is not None:
+        return sha256_file(ensure_trace(traffic, root))
+    body = {"kind": traffic.kind, "isl": traffic.isl, "osl": traffic.osl, "params": traffic.params}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def ensure_trace(traffic: Traffic, root: Path = TRACES_DIR, full: bool = False) -> Path:
     """The trace file for `traffic`, generated if missing or made from other params, else verified.
 
@@ -66,6 +82,9 @@ def ensure_trace(traffic: Traffic, root: Path = TRACES_DIR, full: bool = False) 
     gen = generator_for(traffic.generator)
     path = Path(root) / traffic.file
     params = dict(traffic.params)
+    for key in ("isl", "osl"):  # synthetic traffic states them twice; they must agree
+        if getattr(traffic, key) is not None and key in params and params[key] != getattr(traffic, key):
+            raise TraceError(f"{traffic.file}: params.{key} = {params[key]} but traffic.{key} = {getattr(traffic, key)}")
     manifest = read_manifest(path)
     if path.exists() and _is_current(manifest, gen, params):
         actual = sha256_file(path)
@@ -74,14 +93,16 @@ def ensure_trace(traffic: Traffic, root: Path = TRACES_DIR, full: bool = False) 
                 f"{path}: sha256 {actual} does not match its manifest ({manifest['sha256']}); the file was "
                 "changed after generation. Delete it and its manifest to regenerate."
             )
+        if gen.assets is not None:  # images are not committed: render any that are missing
+            gen.assets(params, path)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    # the manifest is written last: a generation that dies halfway leaves no manifest and is redone
+    manifest_path(path).unlink(missing_ok=True)
     try:
-        stats = gen(params, tmp)
+        stats = gen(params, path)
     except (TypeError, ValueError) as exc:  # unknown, missing or inconsistent params
-        tmp.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         raise TraceError(f"{traffic.file}: generator {gen.name} rejected params {params}: {exc}") from exc
-    os.replace(tmp, path)
     write_manifest(path, gen.name, gen.version, params, {**stats, "profile": "full" if full else "local"})
     return path

@@ -7,7 +7,7 @@ import json
 import sys
 
 from featurebench.spec import SpecError, load_spec
-from featurebench.traces import TraceError, ensure_trace
+from featurebench.traces import TraceError, ensure_trace, traffic_fingerprint
 from featurebench.traces.manifest import read_manifest
 
 
@@ -21,8 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(args.benchmark).latest.spec
         traffic = spec.traffic if args.full else spec.local.traffic
-        if traffic.kind != "trace":
-            print(f"{args.benchmark}: synthetic traffic (isl {traffic.isl}, osl {traffic.osl}); no file to make")
+        if traffic.file is None:
+            print(f"{args.benchmark}: {traffic.kind} traffic (isl {traffic.isl}, osl {traffic.osl}); "
+                  f"no file to make, fingerprint {traffic_fingerprint(traffic)}")
             return 0
         path = ensure_trace(traffic, full=args.full)
     except (SpecError, TraceError) as exc:

@@ -43,3 +43,21 @@ def allocate(r: random.Random, total: int, buckets: int) -> list[int]:
     for i in order[: total - sum(counts)]:
         counts[i] += 1
     return counts
+
+
+def lognormal_mm(r: random.Random, mean: float, median: float, cap: float | None = None) -> float:
+    """A log-normal draw given its mean and median (mean >= median), optionally capped."""
+    sigma = math.sqrt(2.0 * math.log(mean / median)) if mean > median else 0.0
+    value = median * math.exp(sigma * normal(r))
+    return min(value, cap) if cap is not None else value
+
+
+def zipf_index(r: random.Random, n: int, alpha: float) -> int:
+    """An index in [0, n) with P(i) proportional to 1 / (i + 1) ** alpha."""
+    weights = [1.0 / (i + 1) ** alpha for i in range(n)]
+    x = r.random() * sum(weights)
+    for i, w in enumerate(weights):
+        x -= w
+        if x < 0:
+            return i
+    return n - 1

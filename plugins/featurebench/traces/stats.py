@@ -1,5 +1,6 @@
-"""Statistics of a Mooncake-format trace, defined as the FAST25 trace's published numbers are.
+"""Statistics of generated traces, recorded in their manifests.
 
+Mooncake traces, defined as the FAST25 trace's published numbers are:
 - block reuse ratio: unique blocks that appear in more than one request / unique blocks
 - cache efficiency: repeated block references / all block references (an infinite cache's hit rate)
 """
@@ -51,4 +52,18 @@ def mooncake_stats(rows: Iterable[dict]) -> dict:
         "block_refs": refs,
         "block_reuse_ratio": round(shared / unique, 4),
         "cache_efficiency": round((refs - unique) / refs, 4),
+    }
+
+
+def image_stats(rows: list[dict]) -> dict:
+    """Single-turn multimodal rows: image reuse = repeated image references / all references."""
+    refs = [name for r in rows for name in r.get("images", [])]
+    words = [len(r["text"].split()) for r in rows]
+    return {
+        "requests": len(rows),
+        "sessions": len({r["session_id"] for r in rows if "session_id" in r}),
+        "image_refs": len(refs),
+        "unique_images": len(set(refs)),
+        "image_reuse": round(1 - len(set(refs)) / len(refs), 4) if refs else 0.0,
+        "text_words_mean": round(sum(words) / len(words), 1),
     }
