@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
+from urllib.parse import quote, unquote, urlparse
 
 if TYPE_CHECKING:
     import duckdb
@@ -83,7 +83,7 @@ class Store:
             root = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
             return cls(fs=fs, root=root, scheme="s3", endpoint_url=endpoint)
         if parsed.scheme in ("", "file"):
-            path = parsed.path if parsed.scheme == "file" else uri
+            path = unquote(parsed.path) if parsed.scheme == "file" else uri
             root = str(Path(path).expanduser().resolve())
             return cls(fs=pafs.LocalFileSystem(), root=root, scheme="file")
         raise ValueError(f"{uri!r}: unsupported results root (use a path, file://… or s3://bucket/prefix)")
@@ -97,7 +97,8 @@ class Store:
 
     def uri(self, key: str = "") -> str:
         path = self._path(key) if key else self.root
-        return f"s3://{path}" if self.scheme == "s3" else Path(path).as_uri()
+        # '=' is legal in a URI path; leaving it unescaped keeps Hive partitions readable (Path.as_uri gives %3D).
+        return f"s3://{path}" if self.scheme == "s3" else "file://" + quote(path, safe="/=")
 
     def _rel(self, path: str) -> str:
         return path[len(self.root) + 1 :]
