@@ -98,7 +98,7 @@ def test_prefix_reuse_is_deterministic_and_seed_dependent(tmp_path):
 
 @pytest.mark.parametrize("bad", [{"mean_turns": 3}, {"max_isl": 1000}, {"followup_prob": 2}, {"colour": 1}])
 def test_prefix_reuse_rejects_bad_params(tmp_path, bad):
-    with pytest.raises(TraceError, match="rejected params"):
+    with pytest.raises(TraceError, match="trace.jsonl: generator prefix_reuse rejects params"):
         ensure_trace(_traffic(params={**SMALL, **bad}), root=tmp_path)
 
 
@@ -118,6 +118,23 @@ def test_full_size_prefix_reuse_lands_near_the_fast25_trace(tmp_path):
     assert stats["osl_mean"] == pytest.approx(FAST25["osl_mean"], rel=0.05)
     assert stats["block_reuse_ratio"] == pytest.approx(FAST25["block_reuse_ratio"], abs=0.02)
     assert stats["cache_efficiency"] == pytest.approx(FAST25["cache_efficiency"], abs=0.02)
+
+
+# DeepSeek's trace: FAST25 conversation_trace through datagen synthesize (prefix x16, prompt x10, max ISL 110k),
+# reference/feature-benchmarks.md section 4. Recommended spec params: a 25-block (12,800-token) shared prefix
+# gives its min ISL 12,801; follow-ups at 0.28 give its 44.1% block hit rate.
+DEEPSEEK_PARAMS = {"requests": 10000, "duration_s": 3540, "sessions": 1250, "mean_turns": 8, "system_prompt_blocks": 25,
+                   "followup_prob": 0.28, "mean_isl": 39186, "mean_osl": 344, "max_isl": 110000, "seed": 42}
+DEEPSEEK = {"requests": 10000, "isl_mean": 39186, "isl_min": 12801, "isl_max": 109459, "osl_mean": 344,
+            "unique_blocks": 430838, "block_refs": 770934, "cache_efficiency": 0.441}
+
+
+def test_recommended_deepseek_params_land_near_its_published_trace_stats(tmp_path):
+    stats = GENERATORS["prefix_reuse"](DEEPSEEK_PARAMS, tmp_path / "full.jsonl")
+    print("\nstat                 generated  DeepSeek trace")
+    for key, ref in DEEPSEEK.items():
+        print(f"{key:18} {stats[key]:>11} {ref:>9}")
+        assert stats[key] == pytest.approx(ref, rel=0.03), key
 
 
 @pytest.mark.skipif(not SHARED_TRACES.exists(), reason="/work/shared/reference/traces is not available")
@@ -186,6 +203,21 @@ def _committed_traffic() -> list:
     ]
 
 
+def _spec_traffic() -> list:
+    specs, _ = load_all()
+    return [
+        pytest.param(traffic, id=f"{sid}-{which}")
+        for sid, sf in sorted(specs.items())
+        for which, traffic in [("full", sf.latest.spec.traffic), ("local", sf.latest.spec.local.traffic)]
+        if traffic.generator
+    ]
+
+
+@pytest.mark.parametrize("traffic", _spec_traffic())
+def test_every_spec_names_a_generator_that_accepts_its_params(traffic):
+    GENERATORS[traffic.generator].check(dict(traffic.params))
+
+
 @pytest.mark.parametrize("traffic", _committed_traffic())
 def test_committed_local_traces_match_their_spec_and_manifest(traffic):
     path = TRACES_DIR / traffic.file
@@ -205,7 +237,7 @@ AGENTIC_SMALL = {"sessions": 12, "mean_turns": 6, "system_prompt_tokens": 1024, 
                  "max_isl": 6000, "seed": 7}
 
 
-def test_agentic_rows_follow_aipers_agentic_format(tmp_path):
+def test_agentic_rows_follow_aiperfs_agentic_format(tmp_path):
     GENERATORS["agentic"](AGENTIC_SMALL, tmp_path / "a.jsonl")
     rows = read_jsonl(tmp_path / "a.jsonl")
     check_rows(rows)

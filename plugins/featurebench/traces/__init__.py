@@ -27,7 +27,15 @@ class Generator:
     name: str
     version: int  # bump when the output for the same params changes, so old files get regenerated
     generate: Callable[[dict, Path], dict]  # (params, path) -> stats; writes the file
+    params: Callable[..., object]  # the generator's Params class: raises TypeError/ValueError on bad params
     assets: Callable[[dict, Path], int] | None = None  # re-renders missing side files (images)
+
+    def check(self, params: dict) -> None:
+        """Validate params without generating anything (specs are checked before any run)."""
+        try:
+            self.params(**params)
+        except (TypeError, ValueError) as exc:
+            raise TraceError(f"generator {self.name} rejects params {params}: {exc}") from exc
 
     def __call__(self, params: dict, path: Path) -> dict:
         return self.generate(params, path)
@@ -36,12 +44,12 @@ class Generator:
 GENERATORS: dict[str, Generator] = {
     g.name: g
     for g in [
-        Generator("prefix_reuse", prefix_reuse.VERSION, prefix_reuse.generate),
-        Generator("agentic", agentic.VERSION, agentic.generate),
+        Generator("prefix_reuse", prefix_reuse.VERSION, prefix_reuse.generate, prefix_reuse.Params),
+        Generator("agentic", agentic.VERSION, agentic.generate, agentic.Params),
         Generator("multimodal_sliding_window", multimodal_sliding_window.VERSION, multimodal_sliding_window.generate,
-                  multimodal_sliding_window.ensure_assets),
-        Generator("image_pool", image_pool.VERSION, image_pool.generate, image_pool.ensure_assets),
-        Generator("synthetic", synthetic.VERSION, synthetic.generate),
+                  multimodal_sliding_window.Params, multimodal_sliding_window.ensure_assets),
+        Generator("image_pool", image_pool.VERSION, image_pool.generate, image_pool.Params, image_pool.ensure_assets),
+        Generator("synthetic", synthetic.VERSION, synthetic.generate, synthetic.Params),
     ]
 }
 
@@ -96,13 +104,13 @@ def ensure_trace(traffic: Traffic, root: Path = TRACES_DIR, full: bool = False) 
         if gen.assets is not None:  # images are not committed: render any that are missing
             gen.assets(params, path)
         return path
+    try:
+        gen.check(params)
+    except TraceError as exc:
+        raise TraceError(f"{traffic.file}: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     # the manifest is written last: a generation that dies halfway leaves no manifest and is redone
     manifest_path(path).unlink(missing_ok=True)
-    try:
-        stats = gen(params, path)
-    except (TypeError, ValueError) as exc:  # unknown, missing or inconsistent params
-        path.unlink(missing_ok=True)
-        raise TraceError(f"{traffic.file}: generator {gen.name} rejected params {params}: {exc}") from exc
+    stats = gen(params, path)
     write_manifest(path, gen.name, gen.version, params, {**stats, "profile": "full" if full else "local"})
     return path

@@ -68,7 +68,8 @@ class Params:
         if self.sessions < 1 or self.groups < 1:
             raise ValueError("need sessions >= 1 and groups >= 1")
         if self.shared_blocks(1) + self.shared_blocks(1.5) >= self.max_isl // self.block_size:
-            raise ValueError("the shared layers must leave room below max_isl")
+            raise ValueError(f"system_prompt_tokens + group_context_tokens ({self.system_prompt_tokens} + "
+                             f"{self.group_context_tokens}) must leave room below max_isl {self.max_isl}")
 
     def shared_blocks(self, layer: float) -> int:
         """Shared layers end on a block boundary (a shared partial block would break AIPerf's rules)."""
