@@ -11,6 +11,7 @@ import argparse
 import json
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -252,7 +253,8 @@ def compare_arms(
             d = stats.ratio_interval(c, t, confidence)  # interval is NaN with fewer than 2 replicates
             betters = np.array([k[3] for k in keys])
             verdicts = stats.verdict(d.ci_low, d.ci_high, betters, threshold_pct)
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (invalid points) stay NaN
                 c_mean, t_mean = np.nanmean(c, axis=1), np.nanmean(t, axis=1)
             for i, (m, s, unit, better) in enumerate(keys):
                 rows.append(dict(

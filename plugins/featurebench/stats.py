@@ -22,6 +22,7 @@ same functions the comparison uses.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,8 @@ def ratio_interval(control: np.ndarray, treatment: np.ndarray, confidence: float
     t = np.asarray(treatment, dtype=float)
     n_c = np.sum(~np.isnan(c), axis=-1)
     n_t = np.sum(~np.isnan(t), axis=-1)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # empty or single-replicate arms give NaN, handled below
         m_c = np.nanmean(c, axis=-1)
         m_t = np.nanmean(t, axis=-1)
         # relative variance of each arm's mean (delta method: Var(log m) ~ s^2 / (n m^2))
