@@ -16,7 +16,7 @@ import numpy as np
 
 from featurebench.compare import ComparisonResult, metric_name
 
-SIMULATION_BANNER = ("SIMULATION - local run on the Dynamo mocker (no GPUs). These numbers test the pipeline; "
+SIMULATION_BANNER = ("Local run on the Dynamo mocker (no GPUs). These numbers test the pipeline; "
                      "they are not hardware results.")
 _VERDICT_WORDS = {"better": "better", "worse": "worse", "no_change": "no detectable change",
                   "mixed": "mixed (some primary metrics better, some worse)"}
