@@ -203,14 +203,49 @@ def teardown(run_dict: dict, arm: str) -> list[str]:
 
 
 def compare(run_dict: dict) -> dict:
+    """A/B statistics from the stored per-request Parquet alone (so `featurebench compare` can redo it)."""
     from featurebench.compare import compare_run
 
     run = RunContext.from_dict(run_dict)
-    return compare_run(_store(run), run, resolved_for(run))
+    result = compare_run(_store(run), run.prefix, resolved_for(run))
+    return result.overall()
 
 
 def report(run_dict: dict) -> dict:
+    """report.md / report.html / PNGs beside the results, and a short headline for logs and the CLI."""
+    from featurebench.compare import compare_run
     from featurebench.report import write_report
 
     run = RunContext.from_dict(run_dict)
-    return write_report(_store(run), run, resolved_for(run))
+    resolved = resolved_for(run)
+    store = _store(run)
+    result = compare_run(store, run.prefix, resolved, write=False)
+    keys = write_report(store, run.prefix, result, resolved, run=run.to_dict())
+    text = headline(result, resolved, run)
+    store.write_text(f"{run.prefix}/headline.txt", text)
+    log.info("%s\nreport: %s", text, store.uri(keys["html"]) if "html" in keys else keys)
+    return {"verdicts": result.overall(), "report": store.uri(f"{run.prefix}/report.html")}
+
+
+def headline(result, resolved: ResolvedSpec, run: RunContext) -> str:
+    """The primary metrics of each treatment vs the control, one line each."""
+    from featurebench.compare import metric_name
+
+    spec = resolved.spec
+    lines = [
+        f"{spec.title} — {'SIMULATION (local mocker), not hardware numbers' if run.simulated else run.gpu_type}",
+        f"control: {result.control}; {int(result.confidence * 100)}% intervals; "
+        f"changes under {result.threshold_pct:g}% count as no change",
+    ]
+    table = result.table
+    for treatment, verdict in result.overall().items():
+        lines.append(f"{treatment}: {verdict.upper()}")
+        for _, row in table[(table.treatment == treatment) & table.primary].iterrows():
+            if row.delta_pct != row.delta_pct:  # NaN: no value for this metric
+                continue
+            ci = "" if row.ci_low != row.ci_low else f" [{row.ci_low:+.1f}%, {row.ci_high:+.1f}%]"
+            lines.append(
+                f"  {row.point:>8} {metric_name(row.metric, row.stat):<22} {row.control:>10.4g} -> {row.treatment_value:<10.4g} "
+                f"{row.unit:<8} {row.delta_pct:+6.1f}%{ci} {row.verdict}"
+            )
+    return "\n".join(lines)
