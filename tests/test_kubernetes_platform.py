@@ -1,0 +1,600 @@
+"""The kubernetes platform against the fake API server (tests/fake_k8s.py), through the real kubernetes client
+and Airflow's KubernetesHook (an AIRFLOW_CONN_* env connection whose kubeconfig points at the fake).
+
+Every scenario ends with a teardown and checks that ZERO objects carrying our labels are left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".work" / "airflow-test-home"))
+
+from fake_k8s import FakeKube  # noqa: E402
+from featurebench import kube as k  # noqa: E402
+from featurebench.layout import artifacts_prefix  # noqa: E402
+from featurebench.run import RunContext  # noqa: E402
+from featurebench.spec import load_spec  # noqa: E402
+
+AIPERF_FIXTURE = REPO / "tests" / "fixtures" / "aiperf_mocker_timeouts"  # a real recorded AIPerf artifact folder
+BENCHMARK = "qwen3-32b-kv-routing"
+ARM = "agg-round-robin"
+POOLS = yaml.safe_load((REPO / "include" / "recipes" / "pools.yaml").read_text())["pools"]
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    server = FakeKube(namespace="featurebench").start()
+    for key, value in server.connection_env().items():
+        monkeypatch.setenv(key, value)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def resolved():
+    return load_spec(BENCHMARK).latest
+
+
+def make_run(tmp_path: Path, run_id: str = "manual__2026-11-26T18-00-00-00-00", root: str | None = None) -> RunContext:
+    return RunContext(
+        benchmark=BENCHMARK, run_id=run_id, date="2026-11-26", platform="kubernetes", arms=[ARM, "disagg-kv-router"],
+        points={ARM: ["replay"], "disagg-kv-router": ["replay"]}, trials=2, spec_version="2026.08",
+        spec_sha256="0" * 64, image_tag="1.3.0", gpu_type="H200", results_root=root or str(tmp_path / "results"),
+        simulated=False, namespace="featurebench",
+    )
+
+
+def stand_in_render(resolved, arm, run, *, platform="kubernetes"):
+    """The shape recipes.render_arm produces for a DGD arm: DGD (GPU workers pinned to the pool), an engine
+    ConfigMap, and one AIPerf Job per (point, trial) labelled with both. Labels come from the platform."""
+    spec = resolved.spec
+    pool = POOLS[spec.hardware.pool]
+    a = spec.arm(arm)
+    services = {"Frontend": {"componentType": "frontend", "replicas": 1,
+                             "extraPodSpec": {"mainContainer": {"image": f"{a.deploy.image}:{run.image_tag}"}}}}
+    for w in a.deploy.workers:
+        services[w.name] = {
+            "componentType": "worker", "replicas": w.replicas,
+            "resources": {"limits": {"gpu": str(w.gpus_per_pod)}, "requests": {"gpu": str(w.gpus_per_pod)}},
+            "extraPodSpec": {"nodeSelector": pool["node_selector"], "tolerations": pool["tolerations"],
+                             "mainContainer": {"image": f"{a.deploy.image}:{run.image_tag}", "args": w.args}},
+        }
+    name = f"{a.deploy.name}-{hashlib.sha1(run.run_id.encode()).hexdigest()[:8]}"
+    out = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-cfg"}, "data": {"x": "1"}},
+        {"apiVersion": "nvidia.com/v1alpha1", "kind": "DynamoGraphDeployment", "metadata": {"name": name},
+         "spec": {"backendFramework": "vllm", "services": services}},
+    ]
+    for point in run.points[arm]:
+        for trial in range(1, run.trials + 1):
+            out.append({
+                "apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": f"{name}-load-{point}-{trial}", "labels": {k.POINT_LABEL: point, k.TRIAL_LABEL: str(trial)}},
+                "spec": {"backoffLimit": 0, "activeDeadlineSeconds": 600, "template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "aiperf", "image": "python:3.12-slim", "command": ["aiperf", "profile"]}]}}},
+            })
+    return out
+
+
+def load_pod_writes_artifacts(fake: FakeKube, run: RunContext, fixture: Path = AIPERF_FIXTURE) -> None:
+    """What the AIPerf pod does at the end: upload its artifact folder to the results store."""
+    from featurebench.store import Store
+
+    def on_complete(job: dict):
+        labels = job["metadata"]["labels"]
+        if labels.get(k.ROLE_LABEL) == "probe":
+            return True
+        prefix = artifacts_prefix(run.benchmark, run.date, labels[k.RUN_LABEL], labels[k.ARM_LABEL],
+                                  labels[k.POINT_LABEL], int(labels[k.TRIAL_LABEL]))
+        Store.from_uri(run.results_root).upload_dir(fixture, prefix)
+        return True
+
+    fake.on_job_complete = on_complete
+
+
+def platform(**kw):
+    from featurebench.platforms.kubernetes import KubernetesPlatform
+
+    kw.setdefault("render", stand_in_render)
+    kw.setdefault("poll_interval", 0.02)
+    return KubernetesPlatform(**kw)
+
+
+def endpoint_with_timeout(endpoint: dict, seconds: float) -> dict:
+    return {**endpoint, "ready_timeout_s": seconds}
+
+
+# --- the whole arm lifecycle -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def moto_s3(monkeypatch):
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for key, value in {"FEATUREBENCH_S3_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)
+    import boto3
+
+    boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1").create_bucket(Bucket="fb-results")
+    yield "s3://fb-results/featurebench"
+    server.stop()
+
+
+def test_arm_lifecycle_on_s3(fake, resolved, tmp_path, moto_s3):
+    from featurebench.results import ingest_records
+
+    run = make_run(tmp_path, root=moto_s3)
+    load_pod_writes_artifacts(fake, run)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+
+    # labelled, in the run's namespace, placed on the pool, load Jobs not yet created
+    dgd = fake.find("DynamoGraphDeployment")[0]
+    labels = run.labels(ARM)
+    assert labels.items() <= dgd["metadata"]["labels"].items() and labels.items() <= dgd["spec"]["labels"].items()
+    assert dgd["metadata"]["namespace"] == "featurebench"
+    worker = dgd["spec"]["services"]["VllmDecodeWorker"]
+    assert worker["extraPodSpec"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H200"}
+    assert worker["resources"]["limits"]["gpu"] == "2"
+    assert fake.find("Job") == []
+    pods = fake.find("Pod", k.selector(labels))
+    assert len(pods) == 1 + 8, "the operator's pods inherit spec.labels, so teardown can find them"
+    assert endpoint["url"] == f"http://{dgd['metadata']['name']}-frontend.featurebench.svc.cluster.local:8000"
+    assert endpoint["model"] == "Qwen/Qwen3-32B"
+    json.dumps(endpoint)  # XCom-safe
+
+    assert p.wait_ready(run, resolved, ARM, endpoint) == endpoint
+    probe = fake.find("Job", f"{k.ROLE_LABEL}=probe")[0]
+    command = probe["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[-3:] == [endpoint["url"], "Qwen/Qwen3-32B", str(p.probe_timeout_s)]
+
+    folder = p.run_load(run, resolved, ARM, endpoint, "replay", 2)
+    load = fake.find("Job", f"{k.POINT_LABEL}=replay,{k.TRIAL_LABEL}=2")
+    assert len(load) == 1 and labels.items() <= load[0]["spec"]["template"]["metadata"]["labels"].items()
+    assert fake.find("Pod", "job-name=" + load[0]["metadata"]["name"]), "the load pod ran in the cluster"
+    assert folder.is_relative_to(run.work_dir)
+    assert (folder / "profile_export.jsonl").read_bytes() == (AIPERF_FIXTURE / "profile_export.jsonl").read_bytes()
+    table = ingest_records(folder / "profile_export.jsonl", goodput=resolved.spec.goodput)
+    assert table.num_rows > 0
+
+    removed = p.teardown(run, ARM)
+    assert {f"DynamoGraphDeployment/{dgd['metadata']['name']}", f"Job/{probe['metadata']['name']}",
+            f"Job/{load[0]['metadata']['name']}", f"ConfigMap/{dgd['metadata']['name']}-cfg"} <= set(removed)
+    assert fake.labelled() == []
+    assert p.teardown(run, ARM) == [], "a second teardown finds nothing and succeeds"
+
+
+def test_teardown_deletes_jobs_with_their_pods(fake, resolved, tmp_path):
+    """The Job API's default is to orphan pods: only an explicit Background propagation removes them."""
+    run = make_run(tmp_path)
+    load_pod_writes_artifacts(fake, run)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    p.wait_ready(run, resolved, ARM, endpoint)
+    job_pods = fake.find("Pod", "job-name")
+    assert job_pods
+    deletes = [r for r in fake.requests if r[0] == "delete" and r[2] == "pods"]
+    p.teardown(run, ARM)
+    assert fake.find("Pod", "job-name") == []
+    assert [r for r in fake.requests if r[0] == "delete" and r[2] == "pods"] == deletes, "gone by cascade"
+    assert fake.labelled() == []
+
+
+def test_second_arm_is_untouched_by_first_arms_teardown(fake, resolved, tmp_path):
+    run = make_run(tmp_path)
+    p = platform()
+    p.provision(run, resolved, ARM)
+    p.provision(run, resolved, "disagg-kv-router")
+    p.teardown(run, ARM)
+    left = fake.labelled()
+    assert left and all(fake.find(None, f"{k.ARM_LABEL}=disagg-kv-router"))
+    assert fake.find(None, f"{k.ARM_LABEL}={ARM}") == []
+    p.teardown(run, "disagg-kv-router")
+    assert fake.labelled() == []
+
+
+# --- retries and half-failures -----------------------------------------------------------------------------
+
+
+def test_provision_twice_creates_nothing_twice(fake, resolved, tmp_path):
+    run = make_run(tmp_path)
+    p = platform()
+    first = p.provision(run, resolved, ARM)
+    before = fake.labelled()
+    second = p.provision(run, resolved, ARM)  # a retried task
+    assert second == first
+    assert fake.labelled() == before
+    assert len(fake.find("DynamoGraphDeployment")) == 1
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_provision_failing_half_way_then_retry(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    run = make_run(tmp_path)
+    p = platform()
+    fake.fail("POST", after=1, status=500)  # the second object's create fails once
+    with pytest.raises(KubernetesError, match=r"creating DynamoGraphDeployment/\S+ in featurebench failed: 500"):
+        p.provision(run, resolved, ARM)
+    assert [o.split("/")[0] for o in fake.labelled()] == ["ConfigMap"], "half-provisioned: only the first object"
+
+    endpoint = p.provision(run, resolved, ARM)  # Airflow's retry: the 409 on the ConfigMap is ours, DGD is new
+    assert len(fake.find("ConfigMap")) == 1 and len(fake.find("DynamoGraphDeployment")) == 1
+    assert endpoint["objects"][0].startswith("ConfigMap/")
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_half_provisioned_arm_is_torn_down(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    run = make_run(tmp_path)
+    p = platform()
+    fake.fail("POST", after=1, status=503)
+    with pytest.raises(KubernetesError):
+        p.provision(run, resolved, ARM)
+    config_map = fake.find("ConfigMap")[0]["metadata"]["name"]
+    assert p.teardown(run, ARM) == [f"ConfigMap/{config_map}"]
+    assert fake.labelled() == []
+
+
+def test_name_taken_by_another_run_is_an_error(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import ForeignObjectError
+
+    run, other = make_run(tmp_path), make_run(tmp_path, run_id="scheduled__2026-11-23T02-00-00-00-00")
+    p = platform()
+    name = next(m for m in stand_in_render(resolved, ARM, run) if m["kind"] == "DynamoGraphDeployment")["metadata"]["name"]
+    fake.put({"apiVersion": "nvidia.com/v1alpha1", "kind": "DynamoGraphDeployment",
+              "metadata": {"name": name, "namespace": "featurebench", "labels": other.labels(ARM)}, "spec": {}})
+    with pytest.raises(ForeignObjectError, match="not ours"):
+        p.provision(run, resolved, ARM)
+    p.teardown(run, ARM)
+    assert [o["metadata"]["name"] for o in fake.find("DynamoGraphDeployment")] == [name], "never delete another run's"
+    assert fake.find(None, k.selector({k.RUN_LABEL: run.run_id})) == []
+
+
+def test_transient_api_errors_while_waiting_are_retried(fake, resolved, tmp_path):
+    run = make_run(tmp_path)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    fake.fail("GET", "dynamographdeployments", status=503, times=2)
+    p.wait_ready(run, resolved, ARM, endpoint)
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+# --- failing deployments: fast, clear errors ---------------------------------------------------------------
+
+
+def test_readiness_timeout(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    fake.never_ready = True
+    run = make_run(tmp_path)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    with pytest.raises(KubernetesError) as err:
+        p.wait_ready(run, resolved, ARM, endpoint_with_timeout(endpoint, 0.3))
+    text = str(err.value)
+    assert "not ready after 0.3 s (spec ready_timeout_s)" in text
+    assert "Resources not ready" in text
+    assert "Warning Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503" in text
+    assert fake.find("Job") == [], "no probe or load against an arm that is not ready"
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_crash_looping_worker_fails_fast_with_events_and_logs(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    fake.crash_loop = "VllmDecodeWorker"
+    run = make_run(tmp_path)
+    p = platform(restart_budget=2)
+    endpoint = p.provision(run, resolved, ARM)
+    with pytest.raises(KubernetesError) as err:
+        p.wait_ready(run, resolved, ARM, endpoint)  # the 1800 s timeout is never reached
+    text = str(err.value)
+    assert "restarted 3 times (budget 2)" in text and "CrashLoopBackOff" in text
+    assert "Back-off restarting failed container main (x3)" in text
+    assert "torch.OutOfMemoryError: CUDA out of memory" in text and "(previous run)" in text
+    assert sum(1 for r in fake.requests if r == ("get", "nvidia.com", "dynamographdeployments")) == 3
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_image_pull_error_fails_at_once(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    fake.image_pull = "Frontend"
+    run = make_run(tmp_path)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    with pytest.raises(KubernetesError, match="ErrImagePull") as err:
+        p.wait_ready(run, resolved, ARM, endpoint)
+    assert 'Failed to pull image "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.3.0": not found' in str(err.value)
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_dgd_state_failed_is_terminal(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    fake.dgd_fails = True
+    run = make_run(tmp_path)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    with pytest.raises(KubernetesError, match="is in state failed: worker VllmDecodeWorker failed"):
+        p.wait_ready(run, resolved, ARM, endpoint)
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_failing_load_job_reports_its_logs(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    run = make_run(tmp_path)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    p.wait_ready(run, resolved, ARM, endpoint)
+    fake.on_job_complete = lambda job: False
+    with pytest.raises(KubernetesError, match="BackoffLimitExceeded") as err:
+        p.run_load(run, resolved, ARM, endpoint, "replay", 1)
+    assert "100% of requests failed" in str(err.value)
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_load_job_whose_image_cannot_be_pulled(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    run = make_run(tmp_path)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    p.wait_ready(run, resolved, ARM, endpoint)
+    fake.image_pull = "job"
+    with pytest.raises(KubernetesError, match="ImagePullBackOff|ErrImagePull"):
+        p.run_load(run, resolved, ARM, endpoint, "replay", 1)
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_load_retry_reruns_the_job_and_refuses_partial_artifacts(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    run = make_run(tmp_path)
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "profile_export.jsonl").write_text("")
+    (partial / ".aiperf_results_ready.json").write_text('{"ready": true, "was_cancelled": true, "partial": true}')
+    load_pod_writes_artifacts(fake, run, partial)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    p.wait_ready(run, resolved, ARM, endpoint)
+    with pytest.raises(KubernetesError, match="not final"):
+        p.run_load(run, resolved, ARM, endpoint, "replay", 1)
+    load_pod_writes_artifacts(fake, run)  # the retry's pod completes properly
+    creates = sum(1 for r in fake.requests if r == ("create", "batch", "jobs"))
+    folder = p.run_load(run, resolved, ARM, endpoint, "replay", 1)
+    assert sum(1 for r in fake.requests if r == ("create", "batch", "jobs")) == creates + 2, "409, delete, recreate"
+    assert len(fake.find("Job", f"{k.POINT_LABEL}=replay")) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in AIPERF_FIXTURE.iterdir())
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+# --- deferrable wait ---------------------------------------------------------------------------------------
+
+
+def test_deferrable_wait_operator_and_trigger(fake, resolved, tmp_path):
+    from airflow.sdk.exceptions import TaskDeferred
+    from featurebench.platforms.kubernetes import ArmReadyTrigger, WaitArmReadyOperator
+
+    run = make_run(tmp_path)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    op = WaitArmReadyOperator(task_id="wait_ready", run=run.to_dict(), arm=ARM, endpoint=endpoint)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context={})
+    trigger = deferred.value.trigger
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "featurebench.platforms.kubernetes.ArmReadyTrigger"
+    text = json.dumps(kwargs)
+    assert "kube_config" not in text and fake.url not in text, "a connection id, never credentials"
+    trigger = ArmReadyTrigger(**json.loads(text))  # what the triggerer rebuilds
+    trigger.poll_interval = 0.02
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    event = asyncio.run(first_event())
+    assert event["state"] == "ready"
+    assert op.execute_complete(context={}, event=event) == endpoint
+    assert fake.find("Job", f"{k.ROLE_LABEL}=probe"), "the /v1/models probe ran after the trigger fired"
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_trigger_reports_a_crash_loop_and_the_operator_raises(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError, WaitArmReadyOperator
+
+    fake.crash_loop = "*"
+    run = make_run(tmp_path)
+    p = platform(restart_budget=1)
+    endpoint = p.provision(run, resolved, ARM)
+    trigger = p.ready_trigger(run, ARM, endpoint)
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    event = asyncio.run(first_event())
+    assert event["state"] == "failed" and event["bad_pods"]
+    op = WaitArmReadyOperator(task_id="w", run=run.to_dict(), arm=ARM, endpoint=endpoint)
+    with pytest.raises(KubernetesError, match="CUDA out of memory"):
+        op.execute_complete(context={}, event=event)
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_trigger_times_out(fake, resolved, tmp_path):
+    fake.never_ready = True
+    run = make_run(tmp_path)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    trigger = p.ready_trigger(run, ARM, endpoint_with_timeout(endpoint, 0.2))
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    assert asyncio.run(first_event())["state"] == "timeout"
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+# --- janitor -----------------------------------------------------------------------------------------------
+
+
+def test_janitor_reaps_expired_objects_only(fake, resolved, tmp_path):
+    old, new = make_run(tmp_path, run_id="scheduled__2026-11-16T02-00-00-00-00"), make_run(tmp_path)
+    p = platform()
+    p.provision(old, resolved, ARM)
+    p.provision(new, resolved, ARM)
+    for obj in fake.find(None, k.selector({k.RUN_LABEL: old.run_id})):
+        fake.age(obj["kind"], obj["metadata"]["name"], dt.timedelta(hours=30))
+    old_top = {f"{o['kind']}/{o['metadata']['name']}" for o in fake.find(None, k.selector({k.RUN_LABEL: old.run_id}))
+               if not o["metadata"].get("ownerReferences")}
+    everything = fake.labelled()
+
+    listed = p.janitor(dt.timedelta(hours=24), dry_run=True)
+    assert set(listed) == old_top
+    assert fake.labelled() == everything, "a dry run deletes nothing"
+    assert not [r for r in fake.requests if r[0] == "delete"]
+
+    removed = p.janitor(dt.timedelta(hours=24))
+    assert set(removed) == old_top
+    assert fake.find(None, k.selector({k.RUN_LABEL: old.run_id})) == []
+    assert fake.find("DynamoGraphDeployment", k.selector({k.RUN_LABEL: new.run_id})), "fresh objects stay"
+    p.teardown(new, ARM)
+    assert fake.labelled() == []
+
+
+# --- readiness rules on recorded shapes --------------------------------------------------------------------
+
+
+def test_stale_ready_condition_is_not_ready():
+    dgd = {"metadata": {"generation": 2}, "status": {"state": "successful", "observedGeneration": 1, "conditions": [
+        {"type": "Ready", "status": "True", "observedGeneration": 1}]}}
+    assert k.workload_state(dgd, "DynamoGraphDeployment", "x")[0] == "waiting"
+    dgd["status"]["conditions"][0]["observedGeneration"] = 2
+    assert k.workload_state(dgd, "DynamoGraphDeployment", "x")[0] == "ready"
+
+
+def test_deployment_rules():
+    dep = {"metadata": {"generation": 3}, "spec": {"replicas": 2}, "status": {
+        "observedGeneration": 3, "availableReplicas": 2, "conditions": [{"type": "Available", "status": "True"}]}}
+    assert k.workload_state(dep, "Deployment", "d")[0] == "ready"
+    dep["status"]["availableReplicas"] = 1
+    assert k.workload_state(dep, "Deployment", "d")[0] == "waiting"
+    dep["status"]["conditions"].append({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"})
+    assert k.workload_state(dep, "Deployment", "d")[0] == "failed"
+
+
+# --- RBAC: the Role grants exactly what the platform uses --------------------------------------------------
+
+
+def _rbac():
+    return list(yaml.safe_load_all((REPO / "include" / "recipes" / "rbac.yaml").read_text()))
+
+
+def test_rbac_covers_every_request_the_platform_makes(fake, resolved, tmp_path):
+    run = make_run(tmp_path)
+    load_pod_writes_artifacts(fake, run)
+    fake.never_ready = False
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    p.provision(run, resolved, ARM)
+    p.wait_ready(run, resolved, ARM, endpoint)
+    fake.crash_loop = "*"
+    p.run_load(run, resolved, ARM, endpoint, "replay", 1)
+    k.describe_pods(p.kube, "featurebench", [fake.find("Pod")[0]["metadata"]["name"]])
+    p.teardown(run, ARM)
+    p.janitor(dt.timedelta(hours=1), dry_run=True)
+
+    role = next(d for d in _rbac() if d["kind"] == "Role")
+    allowed = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    used = set(fake.requests)
+    missing = {(g, r, v) for v, g, r in used if (g, r, v) not in allowed}
+    assert missing == set()
+    # least privilege: no watch/patch/update/escalate; only the kinds the platform can create or read
+    assert {v for _, _, v in allowed} <= {"create", "get", "list", "delete"}
+    assert {(g, r) for g, r, _ in allowed} == {(g, r) for _, g, r in used}, "a resource granted but never used"
+    assert not any("*" in str(rule) or "secrets" in rule["resources"] for rule in role["rules"])
+
+
+def test_rbac_manifests_are_valid_kubernetes():
+    import kubernetes_validate
+
+    docs = _rbac()
+    assert {d["kind"] for d in docs} == {"Role", "RoleBinding"}
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+    binding = next(d for d in docs if d["kind"] == "RoleBinding")
+    role = next(d for d in docs if d["kind"] == "Role")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    assert binding["metadata"]["namespace"] == role["metadata"]["namespace"] == "featurebench"
+
+
+# --- capacity ----------------------------------------------------------------------------------------------
+
+
+def test_pool_for_and_pools_json(resolved):
+    from featurebench.platforms.kubernetes import KubernetesError, pool_for, pools_json
+
+    assert pool_for(resolved, "H200") == ("gpu_h200", 16)
+    assert pool_for(resolved, None, arm=ARM) == ("gpu_h200", 16)
+    with pytest.raises(ValueError, match="not one of"):
+        pool_for(resolved, "B200")
+    pools = pools_json()
+    assert pools["gpu_h200"] == {"slots": 16, "description": "GPU pool h200 (H200): one slot per GPU", "include_deferred": True}
+    assert all(isinstance(v["slots"], int) and v["slots"] > 0 for v in pools.values())
+    small = REPO / ".work" / "pools-small.yaml"
+    small.parent.mkdir(exist_ok=True)
+    small.write_text("pools: {h200: {gpus: 8, gpu_types: [H200]}}\n")
+    with pytest.raises(KubernetesError, match="needs 16 GPUs per arm; pool 'h200' has 8"):
+        pool_for(resolved, "H200", pools_file=small)
+
+
+def test_pools_json_cli(tmp_path):
+    from featurebench.platforms.kubernetes import main
+
+    out = tmp_path / "pools.json"
+    assert main(["pools-json", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["gpu_h100"]["slots"] == 16
+
+
+def test_labels_too_long_for_kubernetes_are_refused_before_anything_is_created(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError
+
+    run = make_run(tmp_path, run_id="manual__" + "x" * 70)
+    with pytest.raises(KubernetesError, match="label values"):
+        platform().provision(run, resolved, ARM)
+    assert fake.requests == []
