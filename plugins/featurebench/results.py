@@ -36,6 +36,7 @@ SUMMARY_FILE = "profile_export_aiperf.json"
 # A line longer than a block (a very long streamed answer) makes Arrow fail; we then retry with bigger blocks.
 BLOCK_SIZE = 4 << 20
 _MAX_BLOCK_SIZE = 256 << 20
+ROW_GROUP_ROWS = 65_536  # rows per Parquet row group: few groups (small footer), bounded write buffer
 
 # canonical column -> (where in the AIPerf record, canonical type). Token counts are read as float64 and cast, so an
 # integral value written as 12.0 does not break the reader.
@@ -207,11 +208,13 @@ def _with_block_retry(attempt, block_size: int):
 
 
 def ingest_to_parquet(jsonl_path: str | Path, out_path: str | Path, goodput: Goodput | None,
-                      metadata: dict[str, str] | None = None, *, block_size: int = BLOCK_SIZE) -> IngestStats:
+                      metadata: dict[str, str] | None = None, *, block_size: int = BLOCK_SIZE,
+                      row_group_rows: int = ROW_GROUP_ROWS) -> IngestStats:
     """Stream a profile_export.jsonl into a zstd Parquet file, one row group per parsing block (bounded memory).
 
     Written to a temp file and renamed, so a retried task never leaves a half-written file under `out_path`.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from featurebench.store import with_metadata
@@ -223,9 +226,15 @@ def ingest_to_parquet(jsonl_path: str | Path, out_path: str | Path, goodput: Goo
 
     def attempt(block_size: int) -> IngestStats:
         st = IngestStats()
+        buffer: list[pa.RecordBatch] = []
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:  # re-created from scratch on a retry
             for batch in iter_record_batches(jsonl_path, goodput=goodput, stats=st, block_size=block_size):
-                writer.write_batch(batch)
+                buffer.append(batch)
+                if sum(b.num_rows for b in buffer) >= row_group_rows:
+                    writer.write_table(pa.Table.from_batches(buffer), row_group_size=row_group_rows)
+                    buffer.clear()
+            if buffer:
+                writer.write_table(pa.Table.from_batches(buffer), row_group_size=row_group_rows)
         return st
 
     try:
@@ -269,6 +278,7 @@ def read_aiperf_summary(artifact_dir: str | Path) -> dict:
     metrics = {k: v for k, v in data.items() if isinstance(v, dict) and "unit" in v}
     ready = Path(artifact_dir) / ".aiperf_results_ready.json"
     return {
+        "profiling_window_s": _profiling_window_s(Path(artifact_dir) / "phase_manifest.json"),
         "aiperf_version": data.get("aiperf_version"),
         "schema_version": data.get("schema_version"),
         "benchmark_id": data.get("benchmark_id"),
@@ -279,6 +289,17 @@ def read_aiperf_summary(artifact_dir: str | Path) -> dict:
         "ready": json.loads(ready.read_text()) if ready.exists() else None,
         "metrics": metrics,
     }
+
+
+def _profiling_window_s(manifest: Path) -> float | None:
+    """AIPerf 0.13 divides its throughputs by the profiling phase window (phase_manifest.json), not by
+    benchmark_duration; the two differ by a few ms (credit issue and end-of-phase bookkeeping)."""
+    if not manifest.exists():
+        return None
+    for phase in json.loads(manifest.read_text()).get("phases", []):
+        if phase.get("phase_kind") == "profiling" and phase.get("start_ns") and phase.get("end_ns"):
+            return (phase["end_ns"] - phase["start_ns"]) / 1e9
+    return None
 
 
 # -- the one-row summary of a trial -------------------------------------------------------------------------
@@ -392,6 +413,7 @@ def summarize_trial(table: pa.Table, *, duration_s: float | None = None, gpus: i
                 value = 0.0  # AIPerf omits the block on a clean run
             s[f"aiperf_{key}"] = value * factor if value is not None else None
         s["aiperf_requests"] = (s["aiperf_ok_requests"] or 0) + (s["aiperf_errors"] or 0)
+        s["aiperf_profiling_window_s"] = aiperf_summary.get("profiling_window_s")
         s["aiperf_version"] = aiperf_summary.get("aiperf_version")
         s["aiperf_was_cancelled"] = aiperf_summary.get("was_cancelled")
     return s
