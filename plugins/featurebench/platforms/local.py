@@ -19,6 +19,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import unquote
 from pathlib import Path
 
 from featurebench.run import RunContext, work_root
@@ -229,7 +230,8 @@ class LocalPlatform:
         if not state:
             raise LocalPlatformError(f"arm {arm}: no {STATE} in {arm_dir}; was it provisioned?")
         timeout = self.ready_timeout_s or min(resolved.spec.ready_timeout_s, 180)
-        expected = sum(endpoint["workers"].values())
+        pools = endpoint["workers"]  # role -> count; agg and decode workers serve dynamo/backend/generate
+        expected = {"backend": pools.get("agg", 0) + pools.get("decode", 0), "prefill": pools.get("prefill", 0)}
         deadline, why = time.monotonic() + timeout, "not checked yet"
         while time.monotonic() < deadline:
             dead = self._dead(state)
@@ -243,7 +245,7 @@ class LocalPlatform:
         raise LocalPlatformError(f"arm {arm}: not ready after {timeout:.0f} s ({why}).\n{tails}")
 
     @staticmethod
-    def _check(endpoint: dict, arm_dir: Path, expected_workers: int) -> str | None:
+    def _check(endpoint: dict, arm_dir: Path, expected_workers: dict) -> str | None:
         url, model = endpoint["url"], endpoint["model"]
         try:
             with urllib.request.urlopen(f"{url}/v1/models", timeout=5) as resp:
@@ -252,10 +254,9 @@ class LocalPlatform:
             return f"/v1/models not answering: {exc}"
         if model not in listed:
             return f"/v1/models lists {listed}, not {model}"
-        instances = arm_dir / "kvstore" / "v1" / "instances"
-        registered = sum(1 for f in instances.rglob("*") if f.is_file()) if instances.is_dir() else 0
-        if registered < expected_workers:
-            return f"{registered}/{expected_workers} worker instances registered"
+        registered = _registered_workers(arm_dir / "kvstore")
+        if any(registered[k] < n for k, n in expected_workers.items()):
+            return f"worker instances registered: {registered}, expected {expected_workers}"
         body = json.dumps({"model": model, "messages": [{"role": "user", "content": "ready"}], "max_tokens": 2,
                            "stream": True}).encode()
         req = urllib.request.Request(f"{url}/v1/chat/completions", data=body,
@@ -332,6 +333,18 @@ class LocalPlatform:
 
     def teardown(self, run: RunContext, arm: str) -> list[str]:
         return teardown_arm_dir(self.arm_dir(run, arm))
+
+
+def _registered_workers(kvstore: Path) -> dict[str, int]:
+    """Workers registered in the file discovery store, per component: one instance file per worker under
+    v1/instances named (URL-quoted) dynamo/<component>/generate/<instance id>."""
+    counts = {"backend": 0, "prefill": 0}
+    instances = kvstore / "v1" / "instances"
+    for f in instances.iterdir() if instances.is_dir() else []:
+        parts = unquote(f.name).split("/")
+        if len(parts) == 4 and parts[2] == "generate" and parts[1] in counts:
+            counts[parts[1]] += 1
+    return counts
 
 
 def _reap(pid: int) -> None:
