@@ -3,7 +3,7 @@ KubernetesHook) in tests. It listens on 127.0.0.1 (free port, threaded) and serv
 
 - create / get / list (labelSelector, fieldSelector) / merge-patch / delete of namespaced pods, services,
   configmaps, persistentvolumeclaims, events, pods/log (core), deployments (apps), jobs (batch) and
-  dynamographdeployments (nvidia.com/v1alpha1), with the API's JSON shapes: Status objects for errors
+  dynamographdeployments (nvidia.com/v1alpha1), computedomains (resource.nvidia.com/v1beta1), with the API's JSON shapes: Status objects for errors
   (409 AlreadyExists, 404 NotFound, 500 InternalError), List kinds, uid/resourceVersion/generation/
   creationTimestamp, ownerReferences and garbage collection (a Job's API default is to ORPHAN its pods, as on
   a real cluster, so a delete without propagationPolicy leaks them);
@@ -39,8 +39,10 @@ RESOURCES = {
     ("apps", "deployments"): ("Deployment", "apps/v1", True),
     ("batch", "jobs"): ("Job", "batch/v1", True),
     ("nvidia.com", "dynamographdeployments"): ("DynamoGraphDeployment", "nvidia.com/v1alpha1", True),
+    ("resource.nvidia.com", "computedomains"): ("ComputeDomain", "resource.nvidia.com/v1beta1", True),
 }
-VERSIONS = {"": "v1", "apps": "v1", "batch": "v1", "nvidia.com": "v1alpha1"}
+VERSIONS = {"": "v1", "apps": "v1", "batch": "v1", "nvidia.com": "v1alpha1", "resource.nvidia.com": "v1beta1"}
+CUSTOM_GROUPS = {"nvidia.com", "resource.nvidia.com"}
 PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))/namespaces/(?P<ns>[^/]+)/(?P<res>[^/]+)"
     r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$"
@@ -297,7 +299,7 @@ class FakeKube:
             if any(str(_field(obj, f)) != v for f, v in fields):
                 continue
             item = json.loads(json.dumps(obj))
-            if group != "nvidia.com":  # built-in lists omit kind/apiVersion on items; custom ones keep them
+            if group not in CUSTOM_GROUPS:  # built-in lists omit kind/apiVersion on items; custom ones keep them
                 item.pop("kind"), item.pop("apiVersion")
             items.append(item)
         return {"kind": f"{kind}List", "apiVersion": api_version,

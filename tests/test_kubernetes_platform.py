@@ -598,3 +598,55 @@ def test_labels_too_long_for_kubernetes_are_refused_before_anything_is_created(f
     with pytest.raises(KubernetesError, match="label values"):
         platform().provision(run, resolved, ARM)
     assert fake.requests == []
+
+
+# --- with the real recipes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("benchmark, arm", [
+    ("qwen3-32b-kv-routing", "disagg-kv-router"),  # DynamoGraphDeployment
+    ("qwen3-6-35b-feature-stack", "vllm-serve"),  # Deployment + Service
+    ("deepseek-v3-2-wideep-routing", "disagg-kv-router"),  # ComputeDomain + ConfigMap + multinode DGD
+])
+def test_real_recipes_deploy_placed_and_torn_down(fake, tmp_path, benchmark, arm):
+    from featurebench.platforms.kubernetes import KubernetesPlatform
+
+    resolved = load_spec(benchmark).latest
+    spec = resolved.spec
+    run = RunContext(
+        benchmark=benchmark, run_id="scheduled__2026-11-23T02-00-00-00-00", date="2026-11-23", platform="kubernetes",
+        arms=[a.name for a in spec.arms], points={a.name: spec.load_points(a) for a in spec.arms}, trials=1,
+        spec_version=resolved.version.version, spec_sha256=resolved.source_sha256, image_tag=resolved.version.image_tag,
+        gpu_type=spec.hardware.gpu, results_root=str(tmp_path / "results"), simulated=False,
+    )
+    load_pod_writes_artifacts(fake, run)
+    p = KubernetesPlatform(poll_interval=0.02)  # render = recipes.render_arm
+    endpoint = p.provision(run, resolved, arm)
+    pool = POOLS[spec.hardware.pool_for(spec.hardware.gpu)]
+    created = fake.find(None, k.selector(run.labels(arm)))
+    assert created and all(o["metadata"]["namespace"] == "featurebench" for o in created)
+    gpu_pods = 0
+    for obj in created:
+        if obj["kind"] == "DynamoGraphDeployment":
+            for comp in obj["spec"]["services"].values():
+                if (comp.get("resources") or {}).get("limits", {}).get("gpu"):
+                    gpu_pods += 1
+                    assert pool["node_selector"].items() <= comp["extraPodSpec"]["nodeSelector"].items()
+                    assert all(t in comp["extraPodSpec"]["tolerations"] for t in pool["tolerations"])
+        if obj["kind"] == "Deployment":
+            pod = obj["spec"]["template"]["spec"]
+            assert pool["node_selector"].items() <= pod["nodeSelector"].items()
+            assert pod["containers"][0]["resources"]["limits"][pool["gpu_resource"]]
+            gpu_pods += 1
+    assert gpu_pods
+    p.wait_ready(run, resolved, arm, endpoint)
+    point = run.points[arm][0]
+    folder = p.run_load(run, resolved, arm, endpoint, point, 1)
+    job = fake.find("Job", f"{k.POINT_LABEL}={point},{k.TRIAL_LABEL}=1")[0]
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["aiperf", "profile"]
+    assert endpoint["url"] in job["spec"]["template"]["spec"]["containers"][0]["command"], "probe and load: one URL"
+    service = endpoint["url"].split("//")[1].split(".")[0]
+    assert service in {o["metadata"]["name"] for o in fake.find("Service")}, "the URL names a Service that exists"
+    assert (folder / "profile_export.jsonl").exists()
+    p.teardown(run, arm)
+    assert fake.labelled() == []

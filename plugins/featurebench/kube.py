@@ -41,6 +41,8 @@ KINDS: dict[str, Kind] = {
     k.kind: k
     for k in [
         Kind("DynamoGraphDeployment", "custom", DGD_PLURAL, group=DGD_GROUP, version=DGD_VERSION),
+        # NVIDIA DRA driver's MNNVL domain for multinode GB200 workers (recipes render one per such arm)
+        Kind("ComputeDomain", "custom", "computedomains", group="resource.nvidia.com", version="v1beta1"),
         Kind("Deployment", "apps", "deployments", "deployment", "apps"),
         Kind("Job", "batch", "jobs", "job", "batch"),
         Kind("Service", "core", "services", "service"),
@@ -51,7 +53,9 @@ KINDS: dict[str, Kind] = {
 }
 # Load Jobs first (they use the service), then the workloads, then what they mount; pods last, for any
 # the garbage collector has not reached yet.
-TEARDOWN_ORDER = ["Job", "DynamoGraphDeployment", "Deployment", "Service", "ConfigMap", "PersistentVolumeClaim", "Pod"]
+TEARDOWN_ORDER = [
+    "Job", "DynamoGraphDeployment", "Deployment", "ComputeDomain", "Service", "ConfigMap", "PersistentVolumeClaim", "Pod",
+]
 
 
 def selector(labels: dict[str, str]) -> str:

@@ -218,7 +218,7 @@ class KubernetesPlatform:
         if not workloads:
             raise KubernetesError(f"arm {arm} renders no DynamoGraphDeployment or Deployment")
         return {
-            "url": self._url(serving, run.namespace),
+            "url": _load_url(loads) or self._url(serving, run.namespace),
             "model": served_model(resolved, arm),
             "namespace": run.namespace,
             "workloads": workloads,
@@ -433,6 +433,16 @@ class KubernetesPlatform:
 def _owned(obj: dict) -> bool:
     """Made by a controller (Job pods, operator children): it goes when its owner goes."""
     return bool((obj.get("metadata") or {}).get("ownerReferences"))
+
+
+def _load_url(loads: list[dict]) -> str | None:
+    """The URL the load Jobs send to (their --url), so the probe checks exactly what the load will use."""
+    for job in loads:
+        command = [*job["spec"]["template"]["spec"]["containers"][0].get("command", []),
+                   *job["spec"]["template"]["spec"]["containers"][0].get("args", [])]
+        if "--url" in command[:-1]:
+            return command[command.index("--url") + 1]
+    return None
 
 
 def _container_image(job: dict) -> str:
