@@ -205,10 +205,12 @@ def test_streaming_memory_does_not_grow_with_the_file(tmp_path):
 
 def test_ingest_cli_prints_counts(tmp_path, capsys):
     out = tmp_path / "r.parquet"
-    ingest_cli(MOCKER, out)
+    assert ingest_cli(MOCKER, out) == 0
     printed = capsys.readouterr().out
     assert "60 requests (21 errors, good 15); 6 warmup rows dropped" in printed and "warning" not in printed
     assert pq.read_metadata(out).num_rows == 60
+    assert ingest_cli([str(MOCKER), str(tmp_path / "again.parquet")]) == 0  # as `python -m featurebench ingest`
+    assert pq.read_table(tmp_path / "again.parquet").equals(pq.read_table(out))
 
 
 def _run_context(**overrides) -> RunContext:
@@ -224,7 +226,8 @@ def test_parquet_metadata_round_trips_and_holds_no_secret(tmp_path, monkeypatch)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     resolved = load_spec("qwen3-32b-kv-routing").latest
     md = parquet_metadata(resolved, _run_context().to_dict(), trace_sha256="cd" * 32, engine_version="ai-dynamo 1.3.1",
-                          aiperf_version="0.13.0", platform="local", simulated=True)
+                          aiperf_version="0.13.0", platform="local", simulated=True, arm="kv")
+    assert md["featurebench.arm"] == "kv" and md["featurebench.image_tag"] == _run_context().image_tag
     assert md["featurebench.spec_sha256"] == resolved.source_sha256
     assert md["featurebench.simulated"] == "true" and md["featurebench.trace_sha256"] == "cd" * 32
     assert md["featurebench.spec_version"] == str(resolved.version.version)

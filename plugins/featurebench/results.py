@@ -318,7 +318,7 @@ AIPERF_EQUIVALENT: dict[str, tuple[str, str, float]] = {
     "good_fraction": ("good_request_fraction", "avg", 1.0),
     **{f"ttft_ms_{s}": ("time_to_first_token", s, 1.0) for s in ("mean", "p50", "p90", "p99")},
     **{f"itl_ms_{s}": ("inter_token_latency", s, 1.0) for s in ("mean", "p50", "p90", "p99")},
-    **{f"icl_ms_{s}": ("inter_chunk_latency", s, 1.0) for s in ("mean", "p50", "p99")},
+    **{f"icl_ms_{s}": ("inter_chunk_latency", s, 1.0) for s in ("mean", "p50", "p90", "p99")},
     **{f"request_latency_ms_{s}": ("request_latency", s, 1.0) for s in ("mean", "p50", "p90", "p99")},
     "output_tps_per_user_mean": ("output_token_throughput_per_user", "mean", 1.0),
     "cached_token_share": ("overall_usage_prompt_cache_read_pct", "avg", 0.01),
@@ -396,7 +396,7 @@ def summarize_trial(table: pa.Table, *, duration_s: float | None = None, gpus: i
         ("ttft_ms", col(ok, "ttft_ms"), {}),
         ("itl_ms", col(ok, "itl_ms"), {}),
         ("icl_ms", ok.column("inter_chunk_latency_ms").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-         if n_ok else [], {"pcts": (50, 99)}),
+         if n_ok else [], {}),
         ("request_latency_ms", col(ok, "request_latency_ms"), {}),
         ("output_tps_per_user", col(ok, "output_tps_per_user"), {"pcts": ()}),
         # AIPerf computes this over every record (errors included): it measures the client, not the server.
@@ -433,8 +433,12 @@ def compare_with_aiperf(summary: dict[str, Any]) -> dict[str, float]:
 # -- Parquet metadata ---------------------------------------------------------------------------------------
 
 def parquet_metadata(resolved_spec: ResolvedSpec, run: RunContext | dict, *, trace_sha256: str | None,
-                     engine_version: str, aiperf_version: str, platform: str, simulated: bool) -> dict[str, str]:
-    """What every results file carries so it can be traced back to its inputs; refuses secret-looking values."""
+                     engine_version: str, aiperf_version: str, platform: str | None = None,
+                     simulated: bool | None = None, arm: str | None = None) -> dict[str, str]:
+    """What every results file carries so it can be traced back to its inputs; refuses secret-looking values.
+
+    `platform` and `simulated` default to the run's own; `arm` is added when the file belongs to one arm.
+    """
     from featurebench.run import RunContext
     from featurebench.store import check_no_secrets
 
@@ -452,10 +456,12 @@ def parquet_metadata(resolved_spec: ResolvedSpec, run: RunContext | dict, *, tra
         "featurebench.gpu_type": run.gpu_type,
         "featurebench.engine_version": engine_version,
         "featurebench.aiperf_version": aiperf_version,
-        "featurebench.platform": platform,
-        "featurebench.simulated": "true" if simulated else "false",
+        "featurebench.platform": platform if platform is not None else run.platform,
+        "featurebench.simulated": str(run.simulated if simulated is None else simulated).lower(),
         "featurebench.table_version": TABLE_VERSION,
     }
+    if arm is not None:
+        md["featurebench.arm"] = arm
     if spec.goodput is not None:
         md["featurebench.goodput"] = spec.goodput.aiperf_arg()
     check_no_secrets(md)
@@ -474,9 +480,20 @@ def goodput_from_summary(summary: dict) -> Goodput | None:
     return None
 
 
-def ingest_cli(artifact_dir: str | Path, out_parquet: str | Path) -> IngestStats:
-    """`python -m featurebench ingest <artifact-dir> <out.parquet>`: convert and print row counts."""
-    artifact_dir = Path(artifact_dir)
+def ingest_cli(argv: list[str] | str | Path, out_parquet: str | Path | None = None) -> int:
+    """`python -m featurebench ingest <aiperf-artifact-dir> <out.parquet>`: convert and print row counts.
+
+    Takes the two paths, or the CLI's argument list. Returns 1 when the row count disagrees with AIPerf's.
+    """
+    if out_parquet is None:
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="python -m featurebench ingest", description=ingest_cli.__doc__)
+        parser.add_argument("artifact_dir", type=Path)
+        parser.add_argument("out_parquet", type=Path)
+        args = parser.parse_args(argv)
+        argv, out_parquet = args.artifact_dir, args.out_parquet
+    artifact_dir = Path(argv)
     summary = read_aiperf_summary(artifact_dir) if (artifact_dir / SUMMARY_FILE).exists() else None
     goodput = goodput_from_summary(summary) if summary else None
     md = {"featurebench.aiperf_version": summary["aiperf_version"]} if summary and summary["aiperf_version"] else {}
@@ -489,4 +506,5 @@ def ingest_cli(artifact_dir: str | Path, out_parquet: str | Path) -> IngestStats
         expected = (m.get("request_count") or {}).get("avg", 0) + (m.get("error_request_count") or {}).get("avg", 0)
         if int(expected) != stats.rows:
             print(f"warning: AIPerf counted {int(expected)} profiled requests, the table has {stats.rows}")
-    return stats
+            return 1
+    return 0
