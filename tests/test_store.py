@@ -154,3 +154,23 @@ def test_secret_guard(monkeypatch):
                 {"note": "id AKIAABCDEFGHIJKLMNOP"}, {"auth": "Bearer abcdefghijkl"}):
         with pytest.raises(ValueError):
             check_no_secrets(bad)
+
+
+def test_configure_duckdb_points_at_the_same_endpoint(s3_bucket, moto_endpoint):
+    """The SQL handed to DuckDB (httpfs itself cannot be installed offline, so a recording connection stands in)."""
+    executed = []
+
+    class Recorder:
+        def execute(self, sql):
+            executed.append(sql)
+
+    Store.from_uri(f"s3://{s3_bucket}/results").configure_duckdb(Recorder())
+    assert executed[0] == "LOAD httpfs"
+    secret = executed[-1]
+    host_port = moto_endpoint.removeprefix("http://")
+    assert secret.startswith("CREATE OR REPLACE TEMPORARY SECRET featurebench_s3 (TYPE s3, USE_SSL false,")
+    assert f"ENDPOINT '{host_port}'" in secret and "URL_STYLE 'path'" in secret
+    assert "KEY_ID 'AKIDFAKEFORTESTS0001'" in secret
+    executed.clear()
+    Store.from_uri("/tmp/anything").configure_duckdb(Recorder())
+    assert executed == []  # local roots need nothing

@@ -198,35 +198,42 @@ class Store:
         import pyarrow.dataset as ds
 
         paths = [self._path(k) for k in self.list(prefix) if k.rsplit("/", 1)[-1] == filename]
-        return ds.dataset(paths, filesystem=self.fs, format="parquet", partitioning="hive", partition_base_dir=self.root)
+        return ds.dataset(paths, filesystem=self.fs, format="parquet", partitioning="hive",
+                          partition_base_dir=self.root)
 
     def duckdb_glob(self, pattern: str) -> str:
         """A path/URI DuckDB's read_parquet() accepts, e.g. duckdb_glob('benchmark=x/**/requests.parquet').
 
         For s3:// call configure_duckdb(con) first (needs DuckDB's httpfs extension).
         """
-        return f"s3://{self.root}/{pattern.lstrip('/')}" if self.scheme == "s3" else f"{self.root}/{pattern.lstrip('/')}"
+        path = f"{self.root}/{pattern.lstrip('/')}"
+        return f"s3://{path}" if self.scheme == "s3" else path
 
     def configure_duckdb(self, con: duckdb.DuckDBPyConnection) -> None:
         """Point a DuckDB connection at this store's S3 endpoint with the AWS chain's current credentials."""
         if self.scheme != "s3":
             return
         import boto3
+        import duckdb
 
-        con.execute("INSTALL httpfs; LOAD httpfs;")
+        try:
+            con.execute("LOAD httpfs")
+        except duckdb.Error:  # not installed yet: INSTALL downloads it (needs network access to DuckDB's repository)
+            con.execute("INSTALL httpfs; LOAD httpfs")
         creds = boto3.Session().get_credentials()
         if creds is None:
             raise RuntimeError("no AWS credentials found in the standard chain")
         frozen = creds.get_frozen_credentials()
-        opts = {"TYPE": "s3", "KEY_ID": frozen.access_key, "SECRET": frozen.secret_key, "REGION": _region() or "us-east-1"}
+        opts = {"KEY_ID": frozen.access_key, "SECRET": frozen.secret_key, "REGION": _region() or "us-east-1"}
         if frozen.token:
             opts["SESSION_TOKEN"] = frozen.token
         if self.endpoint_url:
             ep = urlparse(self.endpoint_url)
-            opts.update(ENDPOINT=ep.netloc, USE_SSL=str(ep.scheme == "https").lower(), URL_STYLE="path")
-        # A temporary secret lives in this connection's memory only; values are bound as SQL literals, not logged.
-        body = ", ".join(f"{k} {_sql_literal(v)}" if k not in ("TYPE", "USE_SSL") else f"{k} {v}" for k, v in opts.items())
-        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET featurebench_s3 ({body})")
+            opts.update(ENDPOINT=ep.netloc, URL_STYLE="path")
+        use_ssl = "false" if self.endpoint_url and self.endpoint_url.startswith("http://") else "true"
+        # A TEMPORARY secret lives in this connection's memory only and is never persisted or printed by us.
+        body = ", ".join(f"{k} {_sql_literal(v)}" for k, v in opts.items())
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET featurebench_s3 (TYPE s3, USE_SSL {use_ssl}, {body})")
 
 
 def with_metadata(table: pa.Table, metadata: dict[str, str]) -> pa.Table:
