@@ -118,6 +118,14 @@ def test_goodput_agrees_with_aiperf(artifact):
     assert sum(ours.values()) == _agg(artifact_dir, "good_request_count")
 
 
+def test_slos_other_than_aiperfs_are_reported(caplog):
+    from featurebench.results import IngestStats
+
+    stats = IngestStats()
+    ingest_records(MOCKER / "profile_export.jsonl", goodput=Goodput(ttft_ms=40, itl_ms=8), stats=stats)
+    assert stats.aiperf_good_disagreements > 0 and "disagrees" in caplog.text
+
+
 def test_summary_matches_aiperf_within_one_percent(artifact):
     artifact_dir, summary, _, table = artifact
     s = summarize_trial(table, gpus=2, aiperf_summary=summary)
@@ -153,6 +161,24 @@ def test_synthetic_error_code_and_unknown_fields(tmp_path):
     assert [(r["request_id"], r["ok"], r["error_code"], r["good"]) for r in rows] == [
         ("r1", True, None, False), ("r2", False, 500, False)]
     assert rows[0]["output_tokens"] == 1 and rows[0]["turn_index"] == 2 and rows[0]["credit_to_start_ms"] == 2.0
+
+
+def test_cache_hits_in_the_summary(tmp_path):
+    """Neither recording has cached tokens (the 1.3.1 mocker reports none), so a synthetic run checks them."""
+    def rec(i, isl, cached):
+        metrics = {"time_to_first_token": {"value": 10.0}, "request_latency": {"value": 20.0},
+                   "input_sequence_length": {"value": isl}, "output_sequence_length": {"value": 4}}
+        if cached is not None:
+            metrics["usage_prompt_cache_read_tokens"] = {"value": cached}
+        return {"metadata": {"x_request_id": f"r{i}", "credit_issued_ns": 0, "request_start_ns": i * 10**9,
+                             "request_end_ns": i * 10**9 + 1, "benchmark_phase": "profiling"}, "metrics": metrics}
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (rec(0, 100, 0), rec(1, 100, 64), rec(2, 200, 128))))
+    s = summarize_trial(ingest_records(path, goodput=None), gpus=1)
+    assert s["cache_hit_fraction"] == pytest.approx(2 / 3)
+    assert s["cached_token_share"] == pytest.approx(192 / 400)
+    assert s["duration_s"] == pytest.approx(2.02)  # last start + latency - first start
+    assert s["output_token_throughput_tps"] == pytest.approx(12 / 2.02) and s["good_requests"] is None
 
 
 def test_long_lines_retry_with_bigger_blocks():

@@ -134,11 +134,11 @@ def _canonical(raw: pa.RecordBatch, goodput: Goodput | None, stats: IngestStats)
     schema = canonical_schema()
     cols: dict[str, pa.Array] = {}
     for name, (src, _) in _META.items():
-        cols[name] = pc.struct_field(raw.column("metadata"), src).cast(schema.field(name).type)
+        cols[name] = meta(src).cast(schema.field(name).type)
     error = raw.column("error")
     ok = pc.is_null(error)
     cols["ok"] = ok
-    cols["cancelled"] = pc.fill_null(pc.struct_field(raw.column("metadata"), "was_cancelled"), False)
+    cols["cancelled"] = pc.fill_null(meta("was_cancelled"), False)
     cols["error_code"] = pc.struct_field(error, "code").cast(pa.int32())
     cols["error_type"] = pc.struct_field(error, "type")
     cols["error_message"] = pc.struct_field(error, "message")
