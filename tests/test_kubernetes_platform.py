@@ -650,3 +650,50 @@ def test_real_recipes_deploy_placed_and_torn_down(fake, tmp_path, benchmark, arm
     assert (folder / "profile_export.jsonl").exists()
     p.teardown(run, arm)
     assert fake.labelled() == []
+
+
+# --- the janitor DAG ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def janitor_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "featurebench_janitor.py"))
+    assert bag.import_errors == {}
+    return bag.dags["featurebench_janitor"]
+
+
+def test_janitor_dag_shape(janitor_dag):
+    assert janitor_dag.timetable.expression in ("@hourly", "0 * * * *")
+    assert janitor_dag.params["dry_run"] is False and janitor_dag.params["ttl_hours"] == 24
+    assert set(janitor_dag.task_ids) == {"reap_kubernetes", "reap_local"}
+    assert janitor_dag.max_active_runs == 1 and not janitor_dag.catchup
+
+
+def test_janitor_dag_reaps_the_cluster(janitor_dag, fake, resolved, tmp_path):
+    old = make_run(tmp_path, run_id="scheduled__2026-11-16T02-00-00-00-00")
+    platform().provision(old, resolved, ARM)
+    for obj in fake.find(None, k.RUN_LABEL):
+        fake.age(obj["kind"], obj["metadata"]["name"], dt.timedelta(hours=5))
+    reap = janitor_dag.get_task("reap_kubernetes").python_callable
+    assert reap(params={"dry_run": True, "ttl_hours": 2}) and fake.labelled()
+    assert reap(params={"dry_run": False, "ttl_hours": 6}) == [] and fake.labelled()
+    assert reap(params={"dry_run": False, "ttl_hours": 2})
+    assert fake.labelled() == []
+
+
+def test_janitor_dag_skips_without_a_cluster(janitor_dag, monkeypatch, tmp_path):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    with pytest.raises(AirflowSkipException, match="no Kubernetes cluster configured"):
+        janitor_dag.get_task("reap_kubernetes").python_callable(params={"dry_run": True, "ttl_hours": 24})
+
+
+def test_janitor_dag_local_part(janitor_dag, monkeypatch, tmp_path):
+    monkeypatch.setenv("FEATUREBENCH_WORK", str(tmp_path))
+    reap = janitor_dag.get_task("reap_local").python_callable
+    assert reap(params={"dry_run": False, "ttl_hours": 24}) == []
