@@ -60,7 +60,7 @@ def store_trial(
         "%s %s trial %d: %d requests (%d failed) -> %s",
         arm, point, trial, summary.get("requests", 0), summary.get("errors", 0), store.uri(layout.requests_key(*keys)),
     )
-    return {k: summary.get(k) for k in ("arm", "point", "trial", "requests", "errors", "ttft_p50_ms", "valid")}
+    return {k: summary.get(k) for k in ("arm", "point", "trial", "requests", "errors", "ttft_ms_p50", "credit_to_start_ms_p99")}
 
 
 def _trace_sha256(run: RunContext, resolved: ResolvedSpec) -> str:
