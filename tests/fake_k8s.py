@@ -26,6 +26,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlparse
 
@@ -146,6 +147,12 @@ class FakeKube:
         self.thread.start()
         return self
 
+    def __enter__(self) -> FakeKube:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.server:
             self.server.shutdown()
@@ -185,6 +192,23 @@ class FakeKube:
     def labelled(self, label: str = "featurebench/run-id") -> list[str]:
         """Every object carrying our label (events carry none): what teardown must leave at zero."""
         return sorted(f"{o['kind']}/{o['metadata']['name']}" for o in self.find(selector=label))
+
+    def aiperf_uploader(self, results_root: str, artifacts: str | Path) -> None:
+        """Make every load Job's pod 'run AIPerf': upload a recorded artifact folder to the results store under
+        the trial's key, read from the Job's `--artifact-dir` (which ends in layout.artifacts_prefix, starting
+        at 'benchmark='). Probe Jobs just succeed. For end-to-end tests of whole DAG runs."""
+        from featurebench.store import Store
+
+        def upload(job: dict) -> bool:
+            container = job["spec"]["template"]["spec"]["containers"][0]
+            argv = [*container.get("command", []), *container.get("args", [])]
+            if "--artifact-dir" not in argv:
+                return True  # not a load Job (e.g. the /v1/models probe)
+            artifact_dir = argv[argv.index("--artifact-dir") + 1]
+            Store.from_uri(results_root).upload_dir(artifacts, artifact_dir[artifact_dir.index("benchmark="):])
+            return True
+
+        self.on_job_complete = upload
 
     def put(self, obj: dict) -> dict:
         """Insert an object as if created at obj.metadata.creationTimestamp (e.g. an old leak)."""

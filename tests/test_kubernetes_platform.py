@@ -390,11 +390,28 @@ def test_load_retry_reruns_the_job_and_refuses_partial_artifacts(fake, resolved,
     with pytest.raises(KubernetesError, match="not final"):
         p.run_load(run, resolved, ARM, endpoint, "replay", 1)
     load_pod_writes_artifacts(fake, run)  # the retry's pod completes properly
-    creates = sum(1 for r in fake.requests if r == ("create", "batch", "jobs"))
     folder = p.run_load(run, resolved, ARM, endpoint, "replay", 1)
-    assert sum(1 for r in fake.requests if r == ("create", "batch", "jobs")) == creates + 2, "409, delete, recreate"
+    assert [r for r in fake.requests if r == ("delete", "batch", "jobs")] == [("delete", "batch", "jobs")], (
+        "the finished Job with partial artifacts was replaced once")
     assert len(fake.find("Job", f"{k.POINT_LABEL}=replay")) == 1
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in AIPERF_FIXTURE.iterdir())
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_load_retry_after_a_lost_worker_reuses_the_finished_job(fake, resolved, tmp_path):
+    """The worker died after the Job finished: the retry takes its artifacts, it does not run the load again."""
+    run = make_run(tmp_path)
+    load_pod_writes_artifacts(fake, run)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    p.wait_ready(run, resolved, ARM, endpoint)
+    first = p.run_load(run, resolved, ARM, endpoint, "replay", 1)
+    runs = []
+    fake.on_job_complete = lambda job: runs.append(job) or True
+    again = p.run_load(run, resolved, ARM, endpoint, "replay", 1)
+    assert again == first and (again / "profile_export.jsonl").exists()
+    assert runs == [] and [r for r in fake.requests if r == ("delete", "batch", "jobs")] == []
     p.teardown(run, ARM)
     assert fake.labelled() == []
 
@@ -430,6 +447,17 @@ def test_deferrable_wait_operator_and_trigger(fake, resolved, tmp_path):
     assert fake.find("Job", f"{k.ROLE_LABEL}=probe"), "the /v1/models probe ran after the trigger fired"
     p.teardown(run, ARM)
     assert fake.labelled() == []
+
+
+def test_wait_operator_waits_synchronously_on_other_platforms(monkeypatch, tmp_path):
+    from featurebench import tasks
+    from featurebench.platforms.kubernetes import WaitArmReadyOperator
+
+    calls = []
+    monkeypatch.setattr(tasks, "wait_ready", lambda run, arm, endpoint: calls.append((run["platform"], arm)) or endpoint)
+    run = {**make_run(tmp_path).to_dict(), "platform": "local"}
+    op = WaitArmReadyOperator(task_id="wait_ready", run=run, arm=ARM, endpoint={"url": "http://127.0.0.1:1"})
+    assert op.execute(context={}) == {"url": "http://127.0.0.1:1"} and calls == [("local", ARM)]
 
 
 def test_trigger_reports_a_crash_loop_and_the_operator_raises(fake, resolved, tmp_path):
@@ -619,7 +647,7 @@ def test_real_recipes_deploy_placed_and_torn_down(fake, tmp_path, benchmark, arm
         spec_version=resolved.version.version, spec_sha256=resolved.source_sha256, image_tag=resolved.version.image_tag,
         gpu_type=spec.hardware.gpu, results_root=str(tmp_path / "results"), simulated=False,
     )
-    load_pod_writes_artifacts(fake, run)
+    fake.aiperf_uploader(run.results_root, AIPERF_FIXTURE)  # reads the real Job's --artifact-dir
     p = KubernetesPlatform(poll_interval=0.02)  # render = recipes.render_arm
     endpoint = p.provision(run, resolved, arm)
     pool = POOLS[spec.hardware.pool_for(spec.hardware.gpu)]

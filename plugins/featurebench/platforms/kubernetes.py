@@ -305,7 +305,7 @@ class KubernetesPlatform:
         name = f"fb-probe-{arm}-{_short(run.run_id)}"[:63].rstrip("-")
         body = probe_job(name, endpoint["namespace"], run.labels(arm), endpoint["url"], endpoint["model"],
                          endpoint["probe_image"], self.probe_timeout_s)
-        self._run_job(run, arm, body, timeout_s=self.probe_timeout_s + 120, rerun_complete=True)
+        self._run_job(run, arm, body, timeout_s=self.probe_timeout_s + 120, rerun_complete=True)  # re-probe now
         log.info("arm %s serves %s at %s", arm, endpoint["model"], endpoint["url"])
 
     def load_job(self, run: RunContext, resolved: ResolvedSpec, arm: str, point: str, trial: int) -> dict:
@@ -326,27 +326,51 @@ class KubernetesPlatform:
         self, run: RunContext, resolved: ResolvedSpec, arm: str, endpoint: dict, point: str, trial: int
     ) -> Path:
         """Run the AIPerf Job for (point, trial) in the cluster; it uploads its artifacts to the results store
-        (no data through XCom); download them to the run's work folder for the shared ingestion."""
+        (no data through XCom); download them to the run's work folder for the shared ingestion.
+        A retry reattaches to a Job still running, reuses a finished one whose artifacts are complete, and
+        re-runs it otherwise."""
         body = self.load_job(run, resolved, arm, point, trial)
-        deadline = (body["spec"].get("activeDeadlineSeconds") or DEFAULT_LOAD_TIMEOUT_S) + 300
-        # A retry re-runs a finished Job: its artifacts may be the ones that failed ingestion.
-        self._run_job(run, arm, body, timeout_s=deadline, rerun_complete=True)
+        timeout = (body["spec"].get("activeDeadlineSeconds") or DEFAULT_LOAD_TIMEOUT_S) + 300
         prefix = artifacts_prefix(run.benchmark, run.date, run.run_id, arm, point, trial)
+        where = f"{run.results_root.rstrip('/')}/{prefix}"
         dest = run.work_dir / "artifacts" / arm / point / f"trial={trial}"
-        download(run.results_root, prefix, dest)
-        check_artifacts(dest, f"{run.results_root.rstrip('/')}/{prefix}")
+
+        def fresh_start() -> None:  # no file of an earlier attempt may mix with the new run's
+            _store(run.results_root).delete_prefix(prefix)
+
+        reused = self._run_job(run, arm, body, timeout_s=timeout, rerun_complete=False, before_create=fresh_start)
+        try:
+            download(run.results_root, prefix, dest)
+            check_artifacts(dest, where)
+        except KubernetesError as exc:
+            if not reused:
+                raise
+            log.warning("the finished Job of an earlier attempt left unusable artifacts (%s): running it again", exc)
+            self._run_job(run, arm, body, timeout_s=timeout, rerun_complete=True, before_create=fresh_start)
+            download(run.results_root, prefix, dest)
+            check_artifacts(dest, where)
         return dest
 
-    def _run_job(self, run: RunContext, arm: str, body: dict, timeout_s: float, rerun_complete: bool) -> dict:
+    def _run_job(self, run: RunContext, arm: str, body: dict, timeout_s: float, rerun_complete: bool,
+                 before_create: Callable[[], None] = lambda: None) -> bool:
+        """Create the Job (or find ours from an earlier attempt) and wait for it to succeed.
+        Returns True when it reused a Job that had already completed."""
         ns, name = run.namespace, body["metadata"]["name"]
+        existing = self.kube.get("Job", ns, name)
+        if existing is None:
+            before_create()
         job, new = self._create(run, arm, body)
-        if not new and (_job_state(job) == "failed" or (rerun_complete and _job_state(job) == "complete")):
-            log.info("Job %s from an earlier attempt is %s: replacing it", name, _job_state(job))
+        state = _job_state(job)
+        reused = not new and state == "complete" and not rerun_complete
+        if not new and (state == "failed" or (rerun_complete and state == "complete")):
+            log.info("Job %s from an earlier attempt is %s: replacing it", name, state)
             self.kube.delete("Job", ns, name)
             self._wait_gone("Job", ns, name)
+            before_create()
             job, _ = self._create(run, arm, body)
         elif not new:
-            log.info("Job %s from an earlier attempt is still running: waiting for it", name)
+            log.info("Job %s from an earlier attempt is %s: %s", name, state,
+                     "using its result" if reused else "waiting for it")
         deadline = time.monotonic() + timeout_s
         pods_of = k.selector({"job-name": name})
         while True:
@@ -363,7 +387,7 @@ class KubernetesPlatform:
                 raise KubernetesError(f"Job {name} disappeared while running (deleted by someone else?)")
             state = _job_state(job)
             if state == "complete":
-                return job
+                return reused
             fatal, _ = k.pod_problems(pods, self.restart_budget)
             if state == "failed" or fatal:
                 reason = "; ".join(fatal) or _job_failure(job)
@@ -466,13 +490,17 @@ def _api_message(exc) -> str:
 # --- artifacts ---------------------------------------------------------------------------------------------
 
 
+def _store(results_root: str):
+    from featurebench.store import Store
+
+    return Store.from_uri(results_root)
+
+
 def download(results_root: str, prefix: str, dest: Path) -> Path:
     """Copy the store's files under `prefix` into `dest` (emptied first), streamed: artifacts can be GBs."""
     import pyarrow.fs as pafs
 
-    from featurebench.store import Store
-
-    store = Store.from_uri(results_root)
+    store = _store(results_root)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -545,8 +573,9 @@ from airflow.sdk import BaseOperator  # noqa: E402
 
 
 class WaitArmReadyOperator(BaseOperator):
-    """wait_ready for the kubernetes platform without holding a worker slot: defers to ArmReadyTrigger, then
-    probes /v1/models in the cluster. `run` and `endpoint` are templated (pass the XComArgs)."""
+    """The DAG's wait_ready: on the kubernetes platform it defers to ArmReadyTrigger (no worker slot while the
+    deployment starts), then probes /v1/models in the cluster; on any other platform it waits synchronously
+    (featurebench.tasks.wait_ready). `run` and `endpoint` are templated: pass the XComArgs."""
 
     template_fields = ("run", "endpoint")
 
@@ -556,6 +585,10 @@ class WaitArmReadyOperator(BaseOperator):
 
     def execute(self, context):
         run = RunContext.from_dict(self.run)
+        if run.platform != "kubernetes":
+            from featurebench import tasks
+
+            return tasks.wait_ready(self.run, self.arm, self.endpoint)
         self.defer(trigger=KubernetesPlatform().ready_trigger(run, self.arm, self.endpoint), method_name="execute_complete")
 
     def execute_complete(self, context, event: dict) -> dict:
