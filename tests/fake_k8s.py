@@ -3,7 +3,8 @@ KubernetesHook) in tests. It listens on 127.0.0.1 (free port, threaded) and serv
 
 - create / get / list (labelSelector, fieldSelector) / merge-patch / delete of namespaced pods, services,
   configmaps, persistentvolumeclaims, events, pods/log (core), deployments (apps), jobs (batch) and
-  dynamographdeployments (nvidia.com/v1alpha1), computedomains (resource.nvidia.com/v1beta1), with the API's JSON shapes: Status objects for errors
+  dynamographdeployments (nvidia.com/v1alpha1), computedomains (resource.nvidia.com/v1beta1), with the API's
+  JSON shapes: Status objects for errors
   (409 AlreadyExists, 404 NotFound, 500 InternalError), List kinds, uid/resourceVersion/generation/
   creationTimestamp, ownerReferences and garbage collection (a Job's API default is to ORPHAN its pods, as on
   a real cluster, so a delete without propagationPolicy leaks them);

@@ -725,3 +725,49 @@ def test_janitor_dag_local_part(janitor_dag, monkeypatch, tmp_path):
     monkeypatch.setenv("FEATUREBENCH_WORK", str(tmp_path))
     reap = janitor_dag.get_task("reap_local").python_callable
     assert reap(params={"dry_run": False, "ttl_hours": 24}) == []
+
+
+# --- the fake itself answers like the API server ------------------------------------------------------------
+
+
+def test_fake_speaks_the_api_through_the_real_client(fake):
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api_client = k.Kube().api_client  # via the Airflow connection in the env
+    custom, core = client.CustomObjectsApi(api_client), client.CoreV1Api(api_client)
+    body = {"apiVersion": "nvidia.com/v1alpha1", "kind": "DynamoGraphDeployment",
+            "metadata": {"name": "d1", "labels": {"a": "1"}}, "spec": {"services": {}}}
+    created = custom.create_namespaced_custom_object("nvidia.com", "v1alpha1", "featurebench", "dynamographdeployments", body)
+    assert created["metadata"]["generation"] == 1 and created["metadata"]["uid"]
+    with pytest.raises(ApiException) as dup:
+        custom.create_namespaced_custom_object("nvidia.com", "v1alpha1", "featurebench", "dynamographdeployments", body)
+    status = json.loads(dup.value.body)
+    assert dup.value.status == 409 and status["kind"] == "Status" and status["reason"] == "AlreadyExists"
+    assert status["details"] == {"name": "d1", "group": "nvidia.com", "kind": "dynamographdeployments"}
+
+    patched = custom.patch_namespaced_custom_object("nvidia.com", "v1alpha1", "featurebench", "dynamographdeployments",
+                                                    "d1", {"spec": {"backendFramework": "vllm"}})
+    assert patched["metadata"]["generation"] == 2, "a spec change bumps the generation"
+    custom.patch_namespaced_custom_object_status("nvidia.com", "v1alpha1", "featurebench", "dynamographdeployments",
+                                                 "d1", {"status": {"state": "successful"}})
+    listed = custom.list_namespaced_custom_object("nvidia.com", "v1alpha1", "featurebench", "dynamographdeployments",
+                                                  label_selector="a=1")
+    assert listed["kind"] == "DynamoGraphDeploymentList" and listed["items"][0]["status"]["state"] == "successful"
+    assert custom.list_namespaced_custom_object("nvidia.com", "v1alpha1", "featurebench", "dynamographdeployments",
+                                                label_selector="a!=1")["items"] == []
+
+    pods = core.list_namespaced_pod("featurebench", label_selector="nvidia.com/dynamo-graph-deployment-name=d1")
+    assert pods.items == []  # no services, no pods
+    with pytest.raises(ApiException) as gone:
+        core.read_namespaced_config_map("nope", "featurebench")
+    assert gone.value.status == 404 and json.loads(gone.value.body)["message"] == 'configmaps "nope" not found'
+
+    fake.fail("GET", "configmaps", status=503)
+    with pytest.raises(ApiException) as flaky:
+        core.list_namespaced_config_map("featurebench")
+    assert flaky.value.status == 503
+    assert core.list_namespaced_config_map("featurebench").items == [], "5xx once, then OK"
+
+    custom.delete_namespaced_custom_object("nvidia.com", "v1alpha1", "featurebench", "dynamographdeployments", "d1")
+    assert fake.find("DynamoGraphDeployment") == [] and fake.find("Service") == [], "the frontend Service went with it"

@@ -34,6 +34,7 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 READY_MARKER = ".aiperf_results_ready.json"  # AIPerf writes it when its results are final
 DEFAULT_LOAD_TIMEOUT_S = 6 * 3600  # a load Job without activeDeadlineSeconds
 PROBE_TIMEOUT_S = 600
+PROBE_IMAGE = "python:3.12-slim"  # only when an arm renders no load Job whose (AIPerf, Python) image we can reuse
 TRIGGER_CLASSPATH = "featurebench.platforms.kubernetes.ArmReadyTrigger"
 
 # Runs in the probe pod (the load image has python3): is the model listed by /v1/models at the in-cluster URL?
@@ -81,7 +82,9 @@ def stamp(manifest: dict, labels: dict[str, str], namespace: str) -> dict:
     body = json.loads(json.dumps(manifest))  # deep copy; also proves it is plain JSON
     meta = body.setdefault("metadata", {})
     if meta.get("namespace") not in (None, namespace):
-        raise KubernetesError(f"{body['kind']}/{meta.get('name')} targets namespace {meta['namespace']}, run uses {namespace}")
+        raise KubernetesError(
+            f"{body['kind']}/{meta.get('name')} targets namespace {meta['namespace']}, the run uses {namespace}"
+        )
     meta["namespace"] = namespace
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
     spec = body.get("spec") or {}
@@ -102,7 +105,9 @@ def served_model(resolved: ResolvedSpec, arm: str) -> str:
     return resolved.spec.model.hf_id
 
 
-def probe_job(name: str, namespace: str, labels: dict[str, str], url: str, model: str, image: str, timeout_s: int) -> dict:
+def probe_job(
+    name: str, namespace: str, labels: dict[str, str], url: str, model: str, image: str, timeout_s: int
+) -> dict:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -174,7 +179,8 @@ class KubernetesPlatform:
         out = []
         for m in self._render(resolved, arm, run, platform="kubernetes"):
             if m.get("kind") not in k.KINDS:
-                raise KubernetesError(f"the platform cannot create or clean up kind {m.get('kind')!r} ({m.get('metadata', {}).get('name')})")
+                name = (m.get("metadata") or {}).get("name")
+                raise KubernetesError(f"the platform cannot create or clean up kind {m.get('kind')!r} ({name})")
             out.append(stamp(m, labels, run.namespace))
         return out
 
@@ -191,7 +197,9 @@ class KubernetesPlatform:
             return self.kube.create(run.namespace, body), True
         except ApiException as exc:
             if exc.status != 409:
-                raise KubernetesError(f"creating {kind}/{name} in {run.namespace} failed: {exc.status} {exc.reason}: {_api_message(exc)}") from None
+                raise KubernetesError(
+                    f"creating {kind}/{name} in {run.namespace} failed: {exc.status} {exc.reason}: {_api_message(exc)}"
+                ) from None
         existing = self.kube.get(kind, run.namespace, name)
         if existing is None:  # deleted between our create and get: one more try, then give up loudly
             return self.kube.create(run.namespace, body), True
@@ -214,17 +222,20 @@ class KubernetesPlatform:
             ref = f"{body['kind']}/{body['metadata']['name']}"
             created.append(ref)
             log.info("%s %s in %s", "created" if new else "found existing (retry)", ref, run.namespace)
-        workloads = [[m["kind"], m["metadata"]["name"]] for m in serving if m["kind"] in ("DynamoGraphDeployment", "Deployment")]
+        workloads = [
+            [m["kind"], m["metadata"]["name"]] for m in serving if m["kind"] in ("DynamoGraphDeployment", "Deployment")
+        ]
         if not workloads:
             raise KubernetesError(f"arm {arm} renders no DynamoGraphDeployment or Deployment")
         return {
-            "url": _load_url(loads) or self._url(serving, run.namespace),
-            "model": served_model(resolved, arm),
+            # the probe checks exactly the URL and model name the load Jobs will use
+            "url": _load_arg(loads, "--url") or self._url(serving, run.namespace),
+            "model": _load_arg(loads, "--model") or served_model(resolved, arm),
             "namespace": run.namespace,
             "workloads": workloads,
             "objects": created,
             "ready_timeout_s": resolved.spec.ready_timeout_s,
-            "probe_image": _container_image(loads[0]) if loads else os.environ.get("FEATUREBENCH_PROBE_IMAGE", "python:3.12-slim"),
+            "probe_image": _container_image(loads[0]) if loads else os.environ.get("FEATUREBENCH_PROBE_IMAGE", PROBE_IMAGE),
         }
 
     @staticmethod
@@ -459,13 +470,13 @@ def _owned(obj: dict) -> bool:
     return bool((obj.get("metadata") or {}).get("ownerReferences"))
 
 
-def _load_url(loads: list[dict]) -> str | None:
-    """The URL the load Jobs send to (their --url), so the probe checks exactly what the load will use."""
+def _load_arg(loads: list[dict], flag: str) -> str | None:
+    """The value of an AIPerf flag (--url, --model) in the rendered load Jobs' command line."""
     for job in loads:
-        command = [*job["spec"]["template"]["spec"]["containers"][0].get("command", []),
-                   *job["spec"]["template"]["spec"]["containers"][0].get("args", [])]
-        if "--url" in command[:-1]:
-            return command[command.index("--url") + 1]
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        argv = [*container.get("command", []), *container.get("args", [])]
+        if flag in argv[:-1]:
+            return argv[argv.index(flag) + 1]
     return None
 
 
@@ -515,7 +526,8 @@ def check_artifacts(folder: Path, where: str) -> None:
     """AIPerf's completion marker says the results are final; refuse partial or cancelled runs."""
     marker = folder / READY_MARKER
     if not marker.exists():
-        raise KubernetesError(f"{where}: no {READY_MARKER}; AIPerf did not finish (files: {sorted(p.name for p in folder.iterdir())})")
+        files = sorted(p.name for p in folder.iterdir())
+        raise KubernetesError(f"{where}: no {READY_MARKER}; AIPerf did not finish (files: {files})")
     state = json.loads(marker.read_text())
     if not state.get("ready") or state.get("was_cancelled") or state.get("partial"):
         raise KubernetesError(f"{where}: AIPerf results are not final: {state}")
@@ -589,7 +601,8 @@ class WaitArmReadyOperator(BaseOperator):
             from featurebench import tasks
 
             return tasks.wait_ready(self.run, self.arm, self.endpoint)
-        self.defer(trigger=KubernetesPlatform().ready_trigger(run, self.arm, self.endpoint), method_name="execute_complete")
+        trigger = KubernetesPlatform().ready_trigger(run, self.arm, self.endpoint)
+        self.defer(trigger=trigger, method_name="execute_complete")
 
     def execute_complete(self, context, event: dict) -> dict:
         return KubernetesPlatform().finish_ready(RunContext.from_dict(self.run), self.arm, self.endpoint, event)
