@@ -334,16 +334,35 @@ def _stats(values, *, mean: bool = True, pcts=(50, 90, 99)) -> dict[str, float |
     out: dict[str, float | None] = {}
     if mean:
         out["mean"] = float(arr.mean()) if arr.size else None
-    for p in pcts:  # linear interpolation, as AIPerf's metric_result_from_array
-        out[f"p{p}"] = float(np.percentile(arr, p)) if arr.size else None
+    # linear interpolation, as AIPerf's metric_result_from_array; all percentiles in one partition of the array
+    values = np.percentile(arr, pcts) if arr.size and pcts else [None] * len(pcts)
+    for p, v in zip(pcts, values):
+        out[f"p{p}"] = float(v) if v is not None else None
     return out
+
+
+# the columns summarize_trial reads from successful rows; filtering only these skips the string columns
+_SUMMARY_COLUMNS = ["request_start_ns", "ttft_ms", "request_latency_ms", "itl_ms", "inter_chunk_latency_ms",
+                    "input_tokens", "output_tokens", "cached_tokens", "output_tps_per_user"]
+
+
+def _ok_rows(table: pa.Table, columns: list[str]) -> pa.Table:
+    """The successful rows of `columns`; no copy when every row succeeded (the common case)."""
+    ok = table.column("ok")
+    narrow = table.select(columns)
+    if ok.null_count == 0 and ok.num_chunks and all(c.true_count == len(c) for c in ok.chunks):
+        return narrow
+    return narrow.filter(ok)
 
 
 def aiperf_duration_s(table: pa.Table) -> float | None:
     """AIPerf's benchmark_duration: max(start + request_latency) - min(start), successful requests only."""
+    return _duration_of_ok_rows(_ok_rows(table, ["request_start_ns", "request_latency_ms"]))
+
+
+def _duration_of_ok_rows(ok: pa.Table) -> float | None:
     import numpy as np
 
-    ok = table.filter(table.column("ok"))
     if ok.num_rows == 0:
         return None
     start = ok.column("request_start_ns").to_numpy(zero_copy_only=False).astype(np.int64)
@@ -360,9 +379,9 @@ def summarize_trial(table: pa.Table, *, duration_s: float | None = None, gpus: i
     def col(t: pa.Table, name: str) -> np.ndarray:
         return t.column(name).to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> nan
 
-    ok = table.filter(table.column("ok"))
+    ok = _ok_rows(table, _SUMMARY_COLUMNS)
     requests, n_ok = table.num_rows, ok.num_rows
-    duration = duration_s if duration_s is not None else aiperf_duration_s(table)
+    duration = duration_s if duration_s is not None else _duration_of_ok_rows(ok)  # filtered once, above
     good_known = table.column("good").null_count < requests or requests == 0
     good = int(pc.sum(table.column("good")).as_py() or 0) if good_known else None
     out_tokens = float(np.nansum(col(ok, "output_tokens")))
