@@ -3,6 +3,7 @@
 Shape (arms run one after another on the same GPU pool unless the spec says arms_in_parallel):
 
     resolve_config -> proceed? -> arm_<control>   -> arm_<treatment> ... -> compare -> report -> publish
+        -> regression_check (this run vs the earlier weekly runs; fails on a regression beyond the noise)
     arm_<name>: plan (setup) -> provision -> wait_ready -> run_load[point x trial] -> teardown (teardown)
 """
 
@@ -36,6 +37,9 @@ def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Para
     """The trigger form. Values are validated again by resolve_config before they reach anything."""
     arm_names = [a.name for a in spec.arms]
     point_hint = "replay" if spec.load.mode == "fixed_schedule" else "c8, c16, ..."
+    # Both platforms replay a trace on its schedule: concurrency points make no sense, say so in the form.
+    replay_only = spec.load.mode == spec.local.load.mode == "fixed_schedule"
+    point_pattern = r"^replay(-x[0-9]+(\.[0-9]+)?)?$" if replay_only else LOAD_POINT.pattern
     return {
         "platform": Param(
             default_platform, type="string", enum=["local", "kubernetes"], title="Platform",
@@ -43,25 +47,27 @@ def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Para
         ),
         "gpu_type": Param(
             spec.hardware.gpu, type="string", enum=spec.hardware.gpu_types, title="GPU type",
-            description="Hardware the arms are deployed on.",
+            description="Hardware the arms are deployed on (kubernetes only; local runs simulate it).",
         ),
         "arms": Param(
             arm_names, type="array", items={"type": "string", "enum": arm_names}, examples=arm_names,
-            minItems=2, uniqueItems=True, title="Arms to run",
-            description=f"The control ({spec.control.name}) and at least one treatment.",
+            minItems=2, uniqueItems=True, contains={"const": spec.control.name}, title="Arms to run",
+            description=f"The control ({spec.control.name}) and at least one treatment.", section="What to run",
         ),
         "load_points": Param(
-            [], type="array", items={"type": "string", "pattern": LOAD_POINT.pattern}, title="Load points",
+            [], type="array", items={"type": "string", "pattern": point_pattern}, title="Load points",
+            section="What to run",
             description=f"Empty: the spec's. 'replay' replays the trace on its schedule; 'cN' runs concurrency N "
             f"(this benchmark: {point_hint}).",
         ),
         "trials": Param(
-            None, type=["null", "integer"], minimum=1, maximum=tasks.MAX_TRIALS, title="Trials",
+            None, type=["null", "integer"], minimum=1, maximum=tasks.MAX_TRIALS, title="Trials", section="What to run",
             description=f"Repetitions per load point (empty: the spec's, {spec.trials}). Intervals need 2 or more.",
         ),
         "image_tag": Param(
             None, type=["null", "string"], pattern=tasks.IMAGE_TAG.pattern, title="Image tag override",
-            description="Empty: the tag of the spec version in force on the run's date.",
+            description="Empty: the tag of the spec version in force on the run's date (letters, digits, . _ -).",
+            section="Configuration",
         ),
         "dry_run": Param(
             False, type="boolean", title="Dry run",
@@ -147,6 +153,11 @@ def build_dag(spec_file: SpecFile, default_platform: str = "local") -> DAG:
         def publish(run: dict, summary: dict) -> dict:
             return {"run": run["run_id"], **summary}
 
+        @task(retries=0)  # a regression is a finding, not a flaky failure: do not retry it
+        def regression_check(run: dict) -> dict:
+            """Fails when this run is worse than the earlier weekly runs beyond their noise (regression.md)."""
+            return tasks.regression_check(run)
+
         run = resolve_config()
         gate = deploy_or_dry_run(run)
         previous: list = []
@@ -165,7 +176,8 @@ def build_dag(spec_file: SpecFile, default_platform: str = "local") -> DAG:
         arm_tasks >> comparison
         summary = report(run)
         comparison >> summary
-        publish(run, summary)
+        published = publish(run, summary)
+        published >> regression_check(run)  # after publish: the results are out whatever the verdict
     return dag
 
 

@@ -8,6 +8,7 @@ during the run, so all tasks of one run use one configuration.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 MAX_TRIALS = 10
+FORM_FIELDS = ("platform", "gpu_type", "arms", "load_points", "trials", "image_tag", "dry_run")
 
 
 class ParamError(ValueError):
@@ -35,6 +37,11 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
     """Check trigger-form values against the spec; return them normalised. Errors say what and why."""
     spec = resolved.spec
     problems: list[str] = []
+
+    # A typo in a trigger conf ({"trail": 3}) would otherwise be ignored silently.
+    unknown_keys = sorted(set(params) - set(FORM_FIELDS))
+    if unknown_keys:
+        problems.append(f"unknown parameter(s) {unknown_keys}: the form has {list(FORM_FIELDS)}")
 
     platform = params.get("platform") or "local"
     if platform not in ("local", "kubernetes"):
@@ -70,6 +77,9 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
     image_tag = params.get("image_tag")
     if image_tag not in (None, "") and (not isinstance(image_tag, str) or not IMAGE_TAG.match(image_tag)):
         problems.append(f"image_tag {image_tag!r}: letters, digits, '.', '_' and '-' only (max 128)")
+
+    if not isinstance(params.get("dry_run", False), bool):
+        problems.append(f"dry_run {params['dry_run']!r}: true or false")
 
     if problems:
         raise ParamError(f"{spec.id}: invalid trigger parameters:\n  - " + "\n  - ".join(problems))
@@ -125,6 +135,8 @@ def resolve_config(
         benchmark, run.spec_version, day, run.platform, run.arms, points, trials, run.image_tag, len(manifests),
     )
     _store(run).write_text(f"{run.prefix}/manifests.yaml", _yaml_documents(manifests))
+    # run.json: the resolved configuration of this run, readable without Airflow (backfills, trends, audits)
+    _store(run).write_text(f"{run.prefix}/run.json", json.dumps(run.to_dict(), indent=2, sort_keys=True))
     return run.to_dict()
 
 
@@ -249,3 +261,10 @@ def headline(result, resolved: ResolvedSpec, run: RunContext) -> str:
                 f"{row.unit:<8} {row.delta_pct:+6.1f}%{ci} {row.verdict}"
             )
     return "\n".join(lines)
+
+
+def regression_check(run_dict: dict) -> dict:
+    from featurebench.regression import regression_check as check
+
+    run = RunContext.from_dict(run_dict)
+    return check(_store(run), run_dict, resolved_for(run))
