@@ -19,6 +19,7 @@ Every request is recorded as (verb, group, resource) so a test can check the RBA
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -28,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 from urllib.parse import parse_qs, urlparse
 
 # (group, plural) -> (kind, apiVersion, has generation)
@@ -580,3 +581,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self):
         self._serve("DELETE")
+
+
+@contextlib.contextmanager
+def serving(namespace: str = "featurebench", conn_id: str = "kubernetes_default") -> Iterator[FakeKube]:
+    """A running fake with this process's env pointing the Airflow connection at it, for whole-DAG tests:
+
+        with serving() as fake:
+            fake.aiperf_uploader(results_root, "tests/fixtures/aiperf_mocker_timeouts")
+            ... run the DAG with platform=kubernetes (subprocesses inherit the env) ...
+            assert fake.labelled() == []
+    """
+    import os
+
+    fake = FakeKube(namespace).start()
+    saved = {key: os.environ.get(key) for key in fake.connection_env(conn_id)}
+    os.environ.update(fake.connection_env(conn_id))
+    try:
+        yield fake
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        fake.stop()

@@ -771,3 +771,47 @@ def test_fake_speaks_the_api_through_the_real_client(fake):
 
     custom.delete_namespaced_custom_object("nvidia.com", "v1alpha1", "featurebench", "dynamographdeployments", "d1")
     assert fake.find("DynamoGraphDeployment") == [] and fake.find("Service") == [], "the frontend Service went with it"
+
+
+def test_real_airflow_defers_the_wait_to_the_trigger(fake, resolved, tmp_path):
+    """`airflow dags test` runs the real deferral machinery (serialise the trigger, run it, resume the task)."""
+    import subprocess
+    import sys
+
+    run = make_run(tmp_path)
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "defer_wait.py").write_text(
+        "import datetime as dt, json, os\n"
+        "from airflow.sdk import DAG\n"
+        "from featurebench.platforms.kubernetes import WaitArmReadyOperator\n"
+        "with DAG('defer_wait', schedule=None, start_date=dt.datetime(2026, 1, 1)):\n"
+        f"    WaitArmReadyOperator(task_id='wait_ready', arm={ARM!r}, run=json.loads(os.environ['T_RUN']),\n"
+        "                         endpoint=json.loads(os.environ['T_ENDPOINT']))\n"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(REPO / "plugins"),
+           "FEATUREBENCH_K8S_POLL_S": "0.1", "T_RUN": json.dumps(run.to_dict()), "T_ENDPOINT": json.dumps(endpoint)}
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "db", "migrate"], env=env, capture_output=True, check=True, timeout=300)
+    result = subprocess.run([*airflow, "dags", "test", "defer_wait"], env=env, capture_output=True, text=True,
+                            timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert "Pausing task as DEFERRED" in out and "Trigger completed" in out
+    assert "state=success" in out or "new_state=success" in out
+    assert fake.find("Job", f"{k.ROLE_LABEL}=probe"), "resumed after the trigger and probed /v1/models"
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_serving_context_points_the_connection_at_the_fake_and_restores_it(monkeypatch):
+    from fake_k8s import serving
+
+    monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", raising=False)
+    with serving() as running:
+        assert k.Kube().api_client.configuration.host == running.url
+        assert k.Kube().list("Pod", "featurebench", "") == []
+    assert "AIRFLOW_CONN_KUBERNETES_DEFAULT" not in os.environ and running.server is None
