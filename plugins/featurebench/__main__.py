@@ -2,4 +2,5 @@ import sys
 
 from featurebench.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # Airflow imports every file under plugins/ when it looks for plugins
+    sys.exit(main())

@@ -94,9 +94,23 @@ def cmd_run(args: argparse.Namespace) -> int:
          "-c", json.dumps(conf)],
         env=env,
     )
-    prefix = run_prefix(args.benchmark, when.date().isoformat(), safe_run_id(f"manual__{when.isoformat()}"))
-    print_run_summary(prefix)
+    run_id = find_run_id(args.benchmark, when, env)
+    if run_id:
+        print_run_summary(run_prefix(args.benchmark, when.date().isoformat(), safe_run_id(run_id)))
     return proc.returncode
+
+
+def find_run_id(benchmark: str, logical_date: dt.datetime, env: dict[str, str]) -> str | None:
+    """The Airflow run id of the run with this logical date (`dags test` names runs after the submit time)."""
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "dags", "list-runs", benchmark, "-o", "json"],
+        env=env, capture_output=True, text=True,
+    ).stdout
+    listing = next((line for line in reversed(out.splitlines()) if line.startswith("[")), "[]")
+    for run in json.loads(listing):
+        if run.get("logical_date") and dt.datetime.fromisoformat(run["logical_date"]) == logical_date:
+            return run["run_id"]
+    return None
 
 
 def print_run_summary(prefix: str) -> None:

@@ -51,11 +51,12 @@ def store_trial(
 
     store.write_table(layout.requests_key(*keys), requests, metadata)
     store.write_table(layout.trial_summary_key(*keys), pa.Table.from_pylist([summary]), metadata)
-    prefix = layout.artifacts_prefix(*keys)
-    store.delete_prefix(prefix)  # a retry must not leave files of the failed attempt beside the new ones
-    for path in sorted(Path(artifacts).rglob("*")):
-        if path.is_file() and path.name not in SKIPPED_ARTIFACTS:
-            store.put_file(path, f"{prefix}/{path.relative_to(artifacts)}")
+    if run.platform == "local":  # in a cluster the load pod already uploaded them to this prefix
+        prefix = layout.artifacts_prefix(*keys)
+        store.delete_prefix(prefix)  # a retry must not leave files of the failed attempt beside the new ones
+        for path in sorted(Path(artifacts).rglob("*")):
+            if path.is_file() and path.name not in SKIPPED_ARTIFACTS:
+                store.put_file(path, f"{prefix}/{path.relative_to(artifacts)}")
     log.info(
         "%s %s trial %d: %d requests (%d failed) -> %s",
         arm, point, trial, summary.get("requests", 0), summary.get("errors", 0), store.uri(layout.requests_key(*keys)),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
+MAX_RUN_ID = 63  # a Kubernetes label value holds at most 63 characters
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -12,7 +14,10 @@ def safe_run_id(run_id: str) -> str:
     token = _UNSAFE.sub("-", run_id).strip("-.")
     if not token:
         raise ValueError(f"run id {run_id!r} has no usable characters")
-    return token[:120]
+    if len(token) > MAX_RUN_ID:  # keep it unique: shorten, then add a hash of the full id
+        digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
+        token = f"{token[: MAX_RUN_ID - 11].rstrip('-.')}-{digest}"
+    return token
 
 
 def run_prefix(benchmark: str, date: str, run_id: str) -> str:
