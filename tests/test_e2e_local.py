@@ -37,14 +37,17 @@ def processes_mentioning(text: str) -> list[str]:
 
 
 @pytest.fixture()
-def s3_results(moto_server, tmp_path):
+def s3_results(moto_endpoint, tmp_path):
     """A bucket on the loopback moto server, and the environment that points featurebench at it."""
     import boto3
 
-    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket="fb-e2e")
+    boto3.client(
+        "s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket="fb-e2e")
     return {
         "FEATUREBENCH_RESULTS": "s3://fb-e2e/results",
-        "FEATUREBENCH_S3_ENDPOINT_URL": moto_server,
+        "FEATUREBENCH_S3_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "e2e-secret-sentinel",
         "AWS_DEFAULT_REGION": "us-east-1",
