@@ -19,6 +19,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from featurebench import tasks
 from featurebench.platforms.kubernetes import WaitArmReadyOperator
+from featurebench.report_link import ReportOperator
 from featurebench.spec import LOAD_POINT, BenchmarkSpec, SpecError, SpecFile, load_all
 
 DEFAULT_ARGS = {"owner": "featurebench", "retries": 1, "retry_delay": dt.timedelta(seconds=15)}
@@ -145,10 +146,6 @@ def build_dag(spec_file: SpecFile, default_platform: str = "local") -> DAG:
         def compare(run: dict) -> dict:
             return tasks.compare(run)
 
-        @task
-        def report(run: dict) -> dict:
-            return tasks.report(run)
-
         @task(outlets=[results_asset(spec.id)])
         def publish(run: dict, summary: dict) -> dict:
             return {"run": run["run_id"], **summary}
@@ -174,7 +171,7 @@ def build_dag(spec_file: SpecFile, default_platform: str = "local") -> DAG:
         comparison = compare(run)
         # Analysis sits after the teardowns, outside their scope: re-running it never re-deploys.
         arm_tasks >> comparison
-        summary = report(run)
+        summary = ReportOperator(task_id="report", run=run).output  # with a "Benchmark report" link
         comparison >> summary
         published = publish(run, summary)
         published >> regression_check(run)  # after publish: the results are out whatever the verdict
