@@ -133,3 +133,17 @@ def test_env_redirects_every_cache(tmp_path):
     for key in ("HOME", "AIPERF_DATASET_MMAP_BASE_PATH", "AIPERF_DATASET_MMAP_CACHE_DIR", "TIKTOKEN_CACHE_DIR"):
         assert env[key].startswith(str(tmp_path)), key
     assert "HF_HOME" not in aiperf_env(hf_home=None, cache_dir=tmp_path)
+
+
+def test_topology_warmup_matches_each_load_point():
+    """Llama topology (upstream perf.yaml): warmup request count = concurrency at every load point."""
+    from featurebench.spec import load_spec
+
+    resolved = load_spec("llama-3-70b-topology").latest
+    for arm in resolved.spec.arms:
+        for point in resolved.spec.load_points(arm, platform="kubernetes"):
+            cmd = aiperf_command(resolved, arm.name, point, 1, url="http://x:8000", model="m", tokenizer="t",
+                                 artifact_dir="/a", input_file=None, platform="kubernetes")
+            level = point.removeprefix("c")
+            assert cmd[cmd.index("--warmup-request-count") + 1] == level
+            assert cmd[cmd.index("--warmup-concurrency") + 1] == level

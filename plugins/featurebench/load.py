@@ -116,7 +116,10 @@ def aiperf_command(
             count = load.request_count or (load.requests_per_concurrency or 10) * concurrency
             cmd += ["--request-count", str(count)]
 
-    if warmup.requests:
+    if warmup.match_concurrency and closed:  # topology recipes: warm up with one request per concurrent slot
+        level = closed.group(1)
+        cmd += ["--warmup-request-count", level, "--warmup-concurrency", level]
+    elif warmup.requests:
         cmd += ["--warmup-request-count", str(warmup.requests), "--warmup-concurrency", str(warmup.concurrency)]
     return cmd
 
