@@ -79,3 +79,12 @@ def test_html_renders_in_headless_chromium(result, tmp_path):
     assert red.mean() > 0.05
     # the rest is a rendered page (text, tables, plots), not blank
     assert image[image.shape[0] // 10:].std() > 20
+
+
+def test_unmodelled_features_are_called_out_on_simulated_runs_only(result):
+    kwargs = dict(title="EC", question="Does the cache help?", unmodelled=["cache-on"])
+    md, page = report.render_report(result, simulated=True, **kwargs)
+    assert "NOT SIMULATED" in md.split("## Verdict")[0] and "cache-on" in md
+    assert 'id="not-simulated"' in page
+    md_hw, page_hw = report.render_report(result, simulated=False, **kwargs)
+    assert "NOT SIMULATED" not in md_hw and 'id="not-simulated"' not in page_hw

@@ -204,12 +204,14 @@ def render_report(
     arms: dict[str, Any] | None = None,
     versions: dict[str, str] | None = None,
     notes: list[str] | None = None,
+    unmodelled: list[str] | None = None,
 ) -> tuple[str, str]:
     """(markdown, html) of the report; the PNGs are embedded in the HTML and returned separately by `plots`."""
     plots = {"deltas": plot_deltas(result), "distributions": plot_distributions(result),
              "pareto": plot_pareto(result)}
-    return _markdown(result, title, question, simulated, provenance, arms, versions, notes), _html(
-        result, title, question, simulated, provenance, arms, versions, notes, plots)
+    extra = _unmodelled_line(unmodelled) if simulated else ""
+    return _markdown(result, title, question, simulated, provenance, arms, versions, notes, extra), _html(
+        result, title, question, simulated, provenance, arms, versions, notes, plots, extra)
 
 
 def _banner(simulated: bool | None) -> str:
@@ -228,12 +230,21 @@ def _method_note(result: ComparisonResult) -> str:
             f"be given. 'invalid': every trial failed the load-generator health check. * = primary metric.")
 
 
-def _markdown(result, title, question, simulated, provenance, arms, versions, notes) -> str:
+def _unmodelled_line(arms: list[str] | None) -> str:
+    if not arms:
+        return ""
+    return (f"NOT SIMULATED: the local mocker does not model the feature of {', '.join(arms)}; these numbers check "
+            "the pipeline end to end, not the feature's effect.")
+
+
+def _markdown(result, title, question, simulated, provenance, arms, versions, notes, extra="") -> str:
     parts = [f"# {title}", ""]
     if simulated is not False:
         parts += [f"> **{'SIMULATION' if simulated else 'UNKNOWN PLATFORM'}**: {_banner(simulated)}", ""]
     else:
         parts += [f"> {_banner(simulated)}", ""]
+    if extra:
+        parts += [f"> **{extra}**", ""]
     parts += [f"**Question:** {question}", "", "## Verdict", ""]
     parts += [f"- **{line}**" for line in _verdict_lines(result)] + [""]
     parts += _frontier_sentences(result) + ["", "## Metrics", "", metrics_markdown(result), "", _method_note(result)]
@@ -280,7 +291,7 @@ img{max-width:100%;border:1px solid #eee}
 """
 
 
-def _html(result, title, question, simulated, provenance, arms, versions, notes, plots) -> str:
+def _html(result, title, question, simulated, provenance, arms, versions, notes, plots, extra="") -> str:
     esc = html.escape
     cls = "sim" if simulated else "unknown" if simulated is None else "hw"
     label = "SIMULATION" if simulated else "UNKNOWN PLATFORM" if simulated is None else "HARDWARE"
@@ -291,6 +302,7 @@ def _html(result, title, question, simulated, provenance, arms, versions, notes,
                    for r in _metric_rows(result)]
     body = [
         f'<div class="banner {cls}" id="platform">{label}: {esc(_banner(simulated))}</div>',
+        f'<div class="banner sim" id="not-simulated">{esc(extra)}</div>' if extra else "",
         f"<h1>{esc(title)}</h1>",
         f"<p><b>Question:</b> {esc(question)}</p>",
         "<h2>Verdict</h2>",
@@ -334,8 +346,10 @@ def write_report(store, run_prefix: str, result: ComparisonResult, resolved_spec
                      "deploy": a.deploy.model_dump(mode="json"), "local simulation": local[a.name]}
             for a in spec.arms}
     notes = [f"{a}: {cfg['note']}" for a, cfg in local.items() if cfg.get("note")] + list(spec.notes)
+    unmodelled = [a.name for a in spec.arms if not spec.local_arm(a.name).simulated]
     md, page = render_report(result, title=spec.title, question=spec.question, simulated=simulated,
-                             provenance=result.provenance, arms=arms, versions=versions, notes=notes)
+                             provenance=result.provenance, arms=arms, versions=versions, notes=notes,
+                             unmodelled=unmodelled)
     keys = {"md": store.write_text(f"{run_prefix}/report.md", md),
             "html": store.write_text(f"{run_prefix}/report.html", page)}
     for name, fn in (("deltas", plot_deltas), ("distributions", plot_distributions), ("pareto", plot_pareto)):
