@@ -277,7 +277,7 @@ def test_one_load_job_per_point_and_trial():
             for job in jobs:
                 (container,) = job["spec"]["template"]["spec"]["containers"]
                 assert container["image"] == recipes.AIPERF_IMAGE and ":" in container["image"]
-                assert container["command"][:2] == ["aiperf", "profile"]
+                assert container["command"][:4] == ["fb-load", "--", "aiperf", "profile"]  # the load image's entry point
                 url = container["command"][container["command"].index("--url") + 1]
                 assert url == recipes.endpoint_url(resolved, arm, run)
 
@@ -307,6 +307,89 @@ def test_gpu_type_picks_the_pool():
     assert {"key": "kubernetes.io/arch", "operator": "Equal", "value": "arm64", "effect": "NoSchedule"} in gb200[
         "spec"]["template"]["spec"]["tolerations"]
     assert "kubernetes.io/arch" not in h100["spec"]["template"]["spec"]["nodeSelector"]
+
+
+def _load_jobs(sid: str) -> list[tuple[str, dict, dict]]:
+    resolved = SPECS[sid].latest
+    run = preview_run(resolved)
+    out = []
+    for arm in run.arms:
+        for job in (d for d in recipes.render_arm(resolved, arm, run) if d["kind"] == "Job"):
+            out.append((arm, job, job["spec"]["template"]["spec"]))
+    return out
+
+
+def test_load_job_contract_with_the_load_image():
+    """What docker/aiperf/fb_load.py relies on: pod-local paths in the AIPerf command, store URIs in the env
+    (artifacts under layout.artifacts_prefix, the trace under layout.traffic_key), the tokenizer offline from the
+    arm's model cache mounted read-only at HF_HOME."""
+    from featurebench.layout import artifacts_prefix, traffic_key
+    from featurebench.store import join_uri
+
+    for sid in SPECS:
+        traffic = SPECS[sid].latest.spec.traffic
+        for arm, job, pod in _load_jobs(sid):
+            (container,) = pod["containers"]
+            cmd, env = container["command"], {e["name"]: e.get("value") for e in container["env"]}
+            labels = job["metadata"]["labels"]
+            run_id, point, trial = labels["featurebench/run-id"], labels["featurebench/point"], labels["featurebench/trial"]
+            run = preview_run(SPECS[sid].latest)
+            date = run.date
+            assert cmd[cmd.index("--artifact-dir") + 1] == f"{recipes.LOAD_WORK}/artifacts"
+            assert env["FEATUREBENCH_ARTIFACTS_URI"] == join_uri(
+                run.results_root, artifacts_prefix(sid, date, run_id, arm, point, int(trial)))
+            if traffic.kind == "trace":
+                assert cmd[cmd.index("--input-file") + 1] == f"{recipes.LOAD_WORK}/traffic/{traffic.file}"
+                assert env["FEATUREBENCH_TRACE_URI"].endswith("/" + traffic_key(sid, date, run_id, traffic.file))
+            else:
+                assert "--input-file" not in cmd and "FEATUREBENCH_TRACE_URI" not in env
+            assert env["HF_HOME"] == recipes.LOAD_HF_HOME and env["HF_HUB_OFFLINE"] == "1"
+            assert cmd[cmd.index("--tokenizer") + 1] == SPECS[sid].latest.spec.model.hf_id  # org/name, HF cache
+            mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+            assert mounts[recipes.LOAD_HF_HOME].get("readOnly") is True
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            assert "emptyDir" in volumes[mounts[recipes.LOAD_WORK]["name"]]
+            claim = volumes[mounts[recipes.LOAD_HF_HOME]["name"]]["persistentVolumeClaim"]["claimName"]
+            assert claim in {v.pvc for v in SPECS[sid].latest.spec.arm(arm).deploy.volumes}
+            assert "envFrom" not in container and "serviceAccountName" not in pod  # nothing configured
+
+
+def test_multimodal_traces_say_how_images_travel():
+    (_, _, pod), *_ = _load_jobs("qwen3-vl-embedding-cache")  # image_mode: http -> the engine fetches from the pod
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["FEATUREBENCH_MEDIA_MODE"]["value"] == "http"
+    assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    (_, _, pod), *_ = _load_jobs("qwen3-6-35b-feature-stack")  # base64: AIPerf inlines the downloaded files
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["FEATUREBENCH_MEDIA_MODE"]["value"] == "base64" and "POD_IP" not in env
+    (_, _, pod), *_ = _load_jobs("qwen3-32b-kv-routing")
+    assert "FEATUREBENCH_MEDIA_MODE" not in {e["name"] for e in pod["containers"][0]["env"]}
+
+
+def test_load_pod_settings_are_references_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FEATUREBENCH_AIPERF_IMAGE", "registry.example:5000/team/aiperf")
+    monkeypatch.setenv("FEATUREBENCH_LOAD_SERVICE_ACCOUNT", "featurebench-load")
+    monkeypatch.setenv("FEATUREBENCH_LOAD_S3_SECRET", "featurebench-s3")
+    monkeypatch.setenv("FEATUREBENCH_LOAD_S3_ENDPOINT_URL", "http://minio.storage.svc:9000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-SENTINEL-do-not-leak")
+    (_, job, pod), *_ = _load_jobs("qwen3-32b-kv-routing")
+    (container,) = pod["containers"]
+    assert container["image"] == f"registry.example:5000/team/aiperf:{recipes.AIPERF_VERSION}"
+    assert pod["serviceAccountName"] == "featurebench-load"
+    assert container["envFrom"] == [{"secretRef": {"name": "featurebench-s3"}}]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FEATUREBENCH_S3_ENDPOINT_URL"] == "http://minio.storage.svc:9000"
+    assert "aws-SENTINEL-do-not-leak" not in yaml.safe_dump(job)
+    assert not [e for e in env if e.startswith("AWS_") or "SECRET" in e or e.endswith("TOKEN")]
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+
+    monkeypatch.setenv("FEATUREBENCH_LOAD_S3_ENDPOINT_URL", "http://user:pass@minio:9000")  # a credential in a URL
+    with pytest.raises(RecipeError, match="FEATUREBENCH_LOAD_S3_ENDPOINT_URL"):
+        _load_jobs("qwen3-32b-kv-routing")
+    monkeypatch.setenv("FEATUREBENCH_LOAD_S3_ENDPOINT_URL", "http://minio:9000")
+    monkeypatch.setenv("FEATUREBENCH_AIPERF_IMAGE", "ghcr.io/x/aiperf:latest")  # the tag is not configurable
+    with pytest.raises(RecipeError, match="image"):
+        _load_jobs("qwen3-32b-kv-routing")
 
 
 # --------------------------------------------------------------------------------------- secrets

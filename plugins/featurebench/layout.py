@@ -38,3 +38,8 @@ def trial_summary_key(benchmark: str, date: str, run_id: str, arm: str, point: s
 
 def artifacts_prefix(benchmark: str, date: str, run_id: str, arm: str, point: str, trial: int) -> str:
     return f"{trial_prefix(benchmark, date, run_id, arm, point, trial)}/aiperf"
+
+
+def traffic_key(benchmark: str, date: str, run_id: str, file: str) -> str:
+    """Where a run's trace (and, beside it, its images) sits for the load pods: <run>/traffic/<file>."""
+    return f"{run_prefix(benchmark, date, run_id)}/traffic/{file.strip('/')}"

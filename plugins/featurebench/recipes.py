@@ -4,7 +4,9 @@ Templates are rendered in a sandboxed, StrictUndefined Jinja2 environment: a tem
 internals, and a variable the code did not pass is an error naming the template, never an empty string.
 The code below computes every value (names, labels, pod settings, the AIPerf command); the templates only
 lay them out, each value through `tojson` (JSON is YAML, so any string - a JSON argument included - stays
-exact). Secrets are referenced by name only (`hf-token-secret`); no value from the environment is read.
+exact). Secrets are referenced by name only (`hf-token-secret`, the load pods' S3 Secret); the only values read
+from the environment are the load pods' non-secret settings (`load_config`: image repository, S3 endpoint URL,
+and the *names* of a service account and a Secret).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, Undefined, 
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from featurebench.layout import artifacts_prefix
+from featurebench.layout import artifacts_prefix, traffic_key
 from featurebench.run import RunContext
 from featurebench.spec import REPO_ROOT, SLUG, Arm, PodSettings, Probe, ResolvedSpec, SpecError, Worker, load_spec
 
@@ -32,11 +34,16 @@ RECIPES_DIR = REPO_ROOT / "include" / "recipes"
 HF_TOKEN_SECRET = "hf-token-secret"
 PREVIEW_RUN_ID = "render-preview"
 
-# The load pod: a pinned AIPerf image (same version as requirements-aiperf.txt) and one PVC per namespace that
-# holds the traces (copied in by the platform), a Hugging Face cache with the tokenizers, and the artifacts.
-AIPERF_IMAGE = "ghcr.io/featurebench/aiperf:0.13.0"
-LOAD_PVC = "perf-cache"
-LOAD_MOUNT = "/perf-cache"
+# The load pod: docker/aiperf (AIPerf pinned like requirements-aiperf.txt; the image tag is that version). Its
+# trace comes from the results store and its artifacts go back there; on disk it has a pod-local emptyDir (WORK)
+# and the arm's model cache, read-only, for the tokenizer in HF-cache layout (LOAD_HF_HOME).
+AIPERF_VERSION = "0.13.0"
+AIPERF_REPOSITORY = "ghcr.io/featurebench/aiperf"
+AIPERF_IMAGE = f"{AIPERF_REPOSITORY}:{AIPERF_VERSION}"
+LOAD_WORK = "/fb"
+LOAD_WORK_SIZE = "50Gi"  # a multimodal trace's images plus the artifacts of a long run
+LOAD_HF_HOME = "/model-cache"
+MEDIA_PORT = 8080  # http-mode images: the load pod serves them to the engine on its own IP
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -95,6 +102,43 @@ def pool_for(resolved: ResolvedSpec, gpu_type: str | None) -> tuple[str, Pool]:
     if name not in pools:
         raise RecipeError(f"{resolved.spec.id}: GPU pool {name!r} is not in include/recipes/pools.yaml ({sorted(pools)})")
     return name, pools[name]
+
+
+class LoadConfig(BaseModel):
+    """The load pods' cluster settings: `load:` in include/recipes/pools.yaml, each overridable by an environment
+    variable (FEATUREBENCH_AIPERF_IMAGE, FEATUREBENCH_LOAD_SERVICE_ACCOUNT, FEATUREBENCH_LOAD_S3_SECRET,
+    FEATUREBENCH_LOAD_S3_ENDPOINT_URL). None of them is a secret: a Secret is named, never read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    image: str = Field(default=AIPERF_REPOSITORY, pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")  # [host[:port]/]path, no tag
+    service_account: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    s3_secret: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    s3_endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s@]+$")  # no user:password@
+
+    @property
+    def image_ref(self) -> str:
+        return f"{self.image}:{AIPERF_VERSION}"  # the tag is the AIPerf version the image was built with
+
+
+LOAD_ENV = {"image": "FEATUREBENCH_AIPERF_IMAGE", "service_account": "FEATUREBENCH_LOAD_SERVICE_ACCOUNT",
+            "s3_secret": "FEATUREBENCH_LOAD_S3_SECRET", "s3_endpoint_url": "FEATUREBENCH_LOAD_S3_ENDPOINT_URL"}
+
+
+def load_config(path: Path = RECIPES_DIR / "pools.yaml") -> LoadConfig:
+    """pools.yaml `load:` with the environment's overrides; the S3 endpoint defaults to the one Airflow uses."""
+    import os
+
+    from featurebench.store import s3_endpoint_url
+
+    raw = dict((yaml.safe_load(Path(path).read_text()) or {}).get("load") or {})
+    raw.update({key: os.environ[var] for key, var in LOAD_ENV.items() if os.environ.get(var)})
+    raw.setdefault("s3_endpoint_url", None)
+    if raw["s3_endpoint_url"] is None:
+        raw["s3_endpoint_url"] = s3_endpoint_url()
+    try:
+        return LoadConfig.model_validate(raw)
+    except ValidationError as err:
+        raise RecipeError(f"load pod settings ({path} `load:` or {sorted(LOAD_ENV.values())}): {err}") from None
 
 
 # ------------------------------------------------------------------------------------------ templates
@@ -422,20 +466,35 @@ def _aiperf_command(resolved: ResolvedSpec, arm: str, point: str, trial: int, **
     return aiperf_command(resolved, arm, point, trial, **kwargs)
 
 
+def model_cache(arm: Arm) -> str:
+    """The PVC that holds the arm's Hugging Face cache: the volume mounted where its pods' HF_HOME points."""
+    d = arm.deploy
+    homes = {env["HF_HOME"] for env in (d.env, d.frontend_env, *(w.env for w in d.workers)) if "HF_HOME" in env}
+    for v in d.volumes:
+        if v.mount in homes and not v.sub_path:
+            return v.pvc
+    raise RecipeError(f"arm {arm.name}: no volume is mounted at its HF_HOME {sorted(homes)}; the load pod reads "
+                      "the tokenizer from that PVC")
+
+
 def render_load_job(
-    resolved: ResolvedSpec, arm_name: str, run: RunContext, point: str, trial: int, *, aiperf_image: str = AIPERF_IMAGE
+    resolved: ResolvedSpec, arm_name: str, run: RunContext, point: str, trial: int, *, aiperf_image: str | None = None
 ) -> dict:
-    """The Job that runs AIPerf for one load point and trial of an arm (artifacts land on the load PVC under
-    the trial's results key, <mount>/featurebench/<layout.artifacts_prefix>)."""
-    from featurebench.load import aiperf_env
+    """The Job that runs AIPerf for one load point and trial of an arm. Contract with docker/aiperf/fb_load.py:
+    the command is `fb-load -- aiperf profile ...` whose --artifact-dir (and --input-file) are pod-local paths;
+    FEATUREBENCH_ARTIFACTS_URI is the store URI of layout.artifacts_prefix, FEATUREBENCH_TRACE_URI the trace the
+    platform uploaded (layout.traffic_key), FEATUREBENCH_MEDIA_MODE how its images reach the server."""
+    from featurebench.load import aiperf_env, load_settings
+    from featurebench.store import join_uri
+    from featurebench.traces import media_mode
 
     spec = resolved.spec
     arm = spec.arm(arm_name)
     name = resource_name(run, arm)
-    artifact_dir = f"{LOAD_MOUNT}/featurebench/" + artifacts_prefix(
-        run.benchmark, run.date, run.run_id, arm_name, point, trial)
-    traffic = spec.traffic
-    input_file = f"{LOAD_MOUNT}/traces/{traffic.file}" if traffic.kind == "trace" else None
+    config = load_config()
+    traffic, load, _ = load_settings(resolved, "kubernetes")
+    artifact_dir = f"{LOAD_WORK}/artifacts"
+    input_file = f"{LOAD_WORK}/traffic/{traffic.file}" if traffic.kind == "trace" else None
     try:
         command = _aiperf_command(
             resolved, arm_name, point, trial,
@@ -444,11 +503,25 @@ def render_load_job(
         )
     except ValueError as exc:
         raise RecipeError(f"{spec.id}/{arm_name} point {point!r}: {exc}") from None
-    env = aiperf_env(hf_home=f"{LOAD_MOUNT}/hf", cache_dir="/tmp/aiperf")
+    env = aiperf_env(hf_home=LOAD_HF_HOME, cache_dir=f"{LOAD_WORK}/cache")
     env["AIPERF_HTTP_CONNECTION_LIMIT"] = "200"  # as every upstream perf job
+    env["FEATUREBENCH_ARTIFACTS_URI"] = join_uri(
+        run.results_root, artifacts_prefix(run.benchmark, run.date, run.run_id, arm_name, point, trial))
+    if input_file:
+        env["FEATUREBENCH_TRACE_URI"] = join_uri(
+            run.results_root, traffic_key(run.benchmark, run.date, run.run_id, traffic.file))
+        mode = media_mode(traffic)
+        if mode:
+            env["FEATUREBENCH_MEDIA_MODE"] = mode
+        if mode == "http":
+            env["FEATUREBENCH_MEDIA_PORT"] = str(MEDIA_PORT)
+    if config.s3_endpoint_url:
+        env["FEATUREBENCH_S3_ENDPOINT_URL"] = config.s3_endpoint_url
+    env_list = _env(env)
+    if env.get("FEATUREBENCH_MEDIA_MODE") == "http":  # the engine fetches the images from this pod's address
+        env_list.append({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
     labels = {**run.labels(arm_name), "featurebench/component": "load", "featurebench/point": point,
               "featurebench/trial": str(trial)}
-    load = spec.load
     deadline = 2 * (load.duration_s or 3600) + 1800
     serving = {"matchLabels": run.labels(arm_name),
                "matchExpressions": [{"key": "featurebench/component", "operator": "NotIn", "values": ["load"]}]}
@@ -458,12 +531,15 @@ def render_load_job(
         "labels": labels,
         "deadline_s": deadline,
         "serving_selector": serving,
-        "image": aiperf_image,
-        "command": command,
-        "env": _env(env),
-        "env_from_secret": HF_TOKEN_SECRET if arm.deploy.needs_hf_token else None,
-        "mount": LOAD_MOUNT,
-        "pvc": LOAD_PVC,
+        "service_account": config.service_account,
+        "image": aiperf_image or config.image_ref,
+        "command": ["fb-load", "--", *command],
+        "env": env_list,
+        "env_from": [{"secretRef": {"name": config.s3_secret}}] if config.s3_secret else [],
+        "work": LOAD_WORK,
+        "work_size": LOAD_WORK_SIZE,
+        "hf_home": LOAD_HF_HOME,
+        "model_cache_pvc": model_cache(arm),
     })
     return docs[0]
 

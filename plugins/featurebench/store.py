@@ -54,6 +54,17 @@ def s3_endpoint_url() -> str | None:
     return None
 
 
+def join_uri(root: str, key: str) -> str:
+    """The URI of `key` under a results root, without opening the store (for manifests): s3://bucket/prefix/key
+    or file:///abs/path/key (the same string Store.uri gives)."""
+    key = key.strip("/")
+    parsed = urlparse(root)
+    if parsed.scheme == "s3":
+        return f"{root.rstrip('/')}/{key}"
+    path = unquote(parsed.path) if parsed.scheme == "file" else root
+    return "file://" + quote(f"{Path(path).expanduser().resolve()}/{key}", safe="/=")
+
+
 def _region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 

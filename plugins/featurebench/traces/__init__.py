@@ -114,3 +114,23 @@ def ensure_trace(traffic: Traffic, root: Path = TRACES_DIR, full: bool = False) 
     stats = gen(params, path)
     write_manifest(path, gen.name, gen.version, params, {**stats, "profile": "full" if full else "local"})
     return path
+
+
+def media_mode(traffic: Traffic) -> str | None:
+    """How a trace's images reach the server on Kubernetes: 'base64' (the load pod inlines local files),
+    'http' (the server fetches URLs the load pod serves), or None for traffic without images."""
+    if traffic.kind != "trace" or generator_for(traffic.generator).assets is None:
+        return None
+    if traffic.params.get("images") is False:
+        return None
+    return traffic.params.get("image_mode", "base64")
+
+
+def image_names(trace: Path) -> list[str]:
+    """The images a trace's rows name (paths relative to the trace's folder), each once, in order."""
+    names: dict[str, None] = {}
+    with open(trace) as f:
+        for line in f:
+            if line.strip():
+                names.update(dict.fromkeys(json.loads(line).get("images") or []))
+    return list(names)
