@@ -190,3 +190,11 @@ def test_compare_cli_on_artifact_directories(tmp_path, capsys):
 def test_compare_cli_rejects_half_a_question(capsys):
     assert compare.compare_cli(["--control", "x"]) == 2
     assert compare.compare_cli([]) == 2
+
+
+def test_spec_metric_names_match_what_compare_computes():
+    """A spec's primary metric must name a metric the comparison produces, or it would silently match nothing."""
+    from featurebench.compare import METRICS, metric_name
+    from featurebench.spec import COMPARED_METRICS
+
+    assert {metric_name(m, s) for m, stats, _, _ in METRICS for s in stats} == COMPARED_METRICS

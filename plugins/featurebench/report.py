@@ -205,13 +205,20 @@ def render_report(
     versions: dict[str, str] | None = None,
     notes: list[str] | None = None,
     unmodelled: list[str] | None = None,
+    trends: tuple[str, bytes | None] | None = None,
 ) -> tuple[str, str]:
     """(markdown, html) of the report; the PNGs are embedded in the HTML and returned separately by `plots`."""
     plots = {"deltas": plot_deltas(result), "distributions": plot_distributions(result),
              "pareto": plot_pareto(result)}
     extra = _unmodelled_line(unmodelled) if simulated else ""
-    return _markdown(result, title, question, simulated, provenance, arms, versions, notes, extra), _html(
-        result, title, question, simulated, provenance, arms, versions, notes, plots, extra)
+    md = _markdown(result, title, question, simulated, provenance, arms, versions, notes, extra)
+    page = _html(result, title, question, simulated, provenance, arms, versions, notes, plots, extra)
+    if trends:  # history of this benchmark from the results store (featurebench.trends)
+        md = md.rstrip("\n") + "\n\n" + trends[0]
+        image = f'<img alt="trends" src="data:image/png;base64,{base64.b64encode(trends[1]).decode()}">' if trends[1] else ""
+        section = f"<h2>Trends</h2>{image}<pre>{html.escape(trends[0])}</pre>"
+        page = page.replace("</body></html>", section + "</body></html>")
+    return md, page
 
 
 def _banner(simulated: bool | None) -> str:
@@ -332,6 +339,18 @@ def _html(result, title, question, simulated, provenance, arms, versions, notes,
             f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n")
 
 
+def _trends(store, benchmark: str, run: dict | None) -> tuple[str, bytes | None]:
+    """The benchmark's history on the same platform and GPU type, up to this run's date."""
+    from featurebench.trends import trends_section
+
+    run = run or {}
+    try:
+        return trends_section(store, benchmark, platform=run.get("platform"), gpu_type=run.get("gpu_type"),
+                              until=run.get("date"))
+    except Exception as exc:  # the A/B result must still be reported; say plainly what is missing
+        return f"## Trends\n\n_Trends unavailable: {type(exc).__name__}: {exc}_\n", None
+
+
 def write_report(store, run_prefix: str, result: ComparisonResult, resolved_spec, run: dict | None = None) -> dict:
     """Write report.md, report.html and the PNGs beside the run's results; returns {name: key}."""
     spec = resolved_spec.spec
@@ -347,11 +366,14 @@ def write_report(store, run_prefix: str, result: ComparisonResult, resolved_spec
             for a in spec.arms}
     notes = [f"{a}: {cfg['note']}" for a, cfg in local.items() if cfg.get("note")] + list(spec.notes)
     unmodelled = [a.name for a in spec.arms if not spec.local_arm(a.name).simulated]
+    trends = _trends(store, spec.id, run)
     md, page = render_report(result, title=spec.title, question=spec.question, simulated=simulated,
                              provenance=result.provenance, arms=arms, versions=versions, notes=notes,
-                             unmodelled=unmodelled)
+                             unmodelled=unmodelled, trends=trends)
     keys = {"md": store.write_text(f"{run_prefix}/report.md", md),
             "html": store.write_text(f"{run_prefix}/report.html", page)}
     for name, fn in (("deltas", plot_deltas), ("distributions", plot_distributions), ("pareto", plot_pareto)):
         keys[name] = store.write_bytes(f"{run_prefix}/{name}.png", fn(result))
+    if trends[1]:
+        keys["trends"] = store.write_bytes(f"{run_prefix}/trends.png", trends[1])
     return keys

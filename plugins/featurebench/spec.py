@@ -337,8 +337,23 @@ class Warmup(Strict):
     match_concurrency: bool = False  # topology benchmarks: warmup requests and concurrency = the load point's
 
 
+# Metric names the comparison computes (featurebench.compare.METRICS; a test keeps the two in step).
+COMPARED_METRICS = frozenset(
+    [f"{m}_{s}" for m in ("ttft", "itl", "inter_chunk_latency", "request_latency") for s in ("mean", "p50", "p90", "p99")]
+    + ["output_tps", "request_rps", "goodput_rps", "output_tps_per_gpu", "output_tps_per_user_mean"]
+)
+
+
 class Comparison(Strict):
     primary_metrics: list[str] = Field(min_length=1)
+
+    @field_validator("primary_metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str]) -> list[str]:
+        unknown = sorted(set(names) - COMPARED_METRICS)
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; choose from {sorted(COMPARED_METRICS)}")
+        return names
     practical_threshold_pct: float = Field(default=5.0, ge=0)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     per_gpu: bool = False  # topology benchmarks: read throughput per GPU first

@@ -192,7 +192,8 @@ def trends_section(store, benchmark: str, *, metrics: list[str] | None = None, p
     history = History(history.values.merge(keep, on=RUN_COLUMNS), history.runs.merge(keep, on=RUN_COLUMNS))
     per_arm, gain = trends_tables(history, spec.control.name, [t.name for t in spec.treatments], metrics)
     md = [f"## Trends (last {len(keep)} run(s))", "", "### Per arm", "", _markdown(per_arm), "",
-          "### Treatment gain over the control (%, positive = better)", "", _markdown(gain), ""]
+          "### Treatment gain over the control (%, positive = better; for lower-is-better metrics it is control / "
+          "treatment - 1, so twice as fast = +100%)", "", _markdown(gain), ""]
     png = _plot(history, metrics) if plot else None
     if png:
         md += ["![trends](trends.png)", ""]
