@@ -133,6 +133,7 @@ class FakeKube:
         self.crash_loop: str | None = None  # DGD service (or "*") whose pods crash, restartCount +1 per poll
         self.image_pull: str | None = None  # DGD service (or "*", or "job") whose image cannot be pulled
         self.on_job_complete: Callable[[dict], bool | None] | None = None  # the load pod's work; False = fails
+        self.load_runs: list[dict] = []  # what aiperf_uploader's pods ran
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -196,21 +197,53 @@ class FakeKube:
         return sorted(f"{o['kind']}/{o['metadata']['name']}" for o in self.find(selector=label))
 
     def aiperf_uploader(self, results_root: str, artifacts: str | Path) -> None:
-        """Make every load Job's pod 'run AIPerf': upload a recorded artifact folder to the results store under
-        the trial's key, read from the Job's `--artifact-dir` (which ends in layout.artifacts_prefix, starting
-        at 'benchmark='). Probe Jobs just succeed. For end-to-end tests of whole DAG runs."""
+        """Make every load Job's pod do what the load image does: run its entry point, docker/aiperf/fb_load.py,
+        with the Job's own command and environment (pod-local paths moved under a temporary folder, `aiperf`
+        replaced by tests/fake_aiperf.py, which "produces" the recorded artifact folder `artifacts`). So the
+        trace is fetched from FEATUREBENCH_TRACE_URI and the artifacts reach FEATUREBENCH_ARTIFACTS_URI exactly as
+        in a cluster. Checks the Job first: the entry point, the store URIs in its env, that the artifact
+        folder is pod-local, and that no value in it is a secret (credentials come from the pod's service
+        account or an envFrom Secret reference). Probe Jobs just succeed. `load_runs` records each run;
+        `results_root` is where the test expects the store to be."""
+        import os
+        import sys
+        import tempfile
+
+        from featurebench.recipes import LOAD_WORK
         from featurebench.store import Store
 
-        def upload(job: dict) -> bool:
-            container = job["spec"]["template"]["spec"]["containers"][0]
-            argv = [*container.get("command", []), *container.get("args", [])]
-            if "--artifact-dir" not in argv:
-                return True  # not a load Job (e.g. the /v1/models probe)
-            artifact_dir = argv[argv.index("--artifact-dir") + 1]
-            Store.from_uri(results_root).upload_dir(artifacts, artifact_dir[artifact_dir.index("benchmark="):])
-            return True
+        repo = Path(__file__).resolve().parents[1]
+        if str(repo / "docker" / "aiperf") not in sys.path:
+            sys.path.insert(0, str(repo / "docker" / "aiperf"))
+        import fb_load
 
-        self.on_job_complete = upload
+        store_uri = Store.from_uri(results_root).uri()
+
+        secrets = [v for key, v in os.environ.items() if re.search(r"SECRET|TOKEN|PASSWORD", key) and len(v) >= 8]
+
+        def run_pod(job: dict) -> bool:
+            container = job["spec"]["template"]["spec"]["containers"][0]
+            command = [*container.get("command", []), *container.get("args", [])]
+            if "--artifact-dir" not in command:
+                return True  # not a load Job (e.g. the /v1/models probe)
+            assert command[:2] == ["fb-load", "--"], command[:4]
+            env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+            assert env["FEATUREBENCH_ARTIFACTS_URI"].startswith(store_uri + "/"), env
+            argv = command[2:]
+            assert argv[argv.index("--artifact-dir") + 1].startswith(LOAD_WORK + "/"), "artifacts stay in the pod"
+            assert ("--input-file" in argv) == ("FEATUREBENCH_TRACE_URI" in env), "a trace run names its trace"
+            text = json.dumps(job)
+            leaked = [e for e in env if re.match(r"AWS_(SECRET|ACCESS|SESSION)", e)] + [v for v in secrets if v in text]
+            assert not leaked, f"secret values in the load Job: {leaked}"
+            with tempfile.TemporaryDirectory(prefix="fb-pod-") as pod:
+                local = [a.replace(LOAD_WORK, pod, 1) if a.startswith(LOAD_WORK + "/") else a for a in argv]
+                local = [sys.executable, str(repo / "tests" / "fake_aiperf.py"), str(artifacts), *local[1:]]
+                pod_env = {**env, "POD_IP": "127.0.0.1"}  # loopback stands in for the downward API's pod IP
+                rc = fb_load.main(["--", *local], pod_env)
+                self.load_runs.append({"job": job["metadata"]["name"], "env": env, "argv": argv, "rc": rc})
+            return rc == 0
+
+        self.on_job_complete = run_pod
 
     def put(self, obj: dict) -> dict:
         """Insert an object as if created at obj.metadata.creationTimestamp (e.g. an old leak)."""

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -631,15 +632,64 @@ def test_labels_too_long_for_kubernetes_are_refused_before_anything_is_created(f
 # --- with the real recipes ---------------------------------------------------------------------------------
 
 
+def small_images(resolved, **params):
+    """The spec with its multimodal trace made tiny (32x32 images, a few rows): full-size ones are GBs. The file
+    name matches include/traces/.gitignore's full*; the fixture below removes it."""
+    traffic = resolved.spec.traffic
+    small = traffic.model_copy(update={"file": traffic.file.replace("full", "full-test-small"),
+                                       "params": {**traffic.params, **params}})
+    return resolved.model_copy(update={"spec": resolved.spec.model_copy(update={"traffic": small})})
+
+
+@pytest.fixture
+def small_trace_cleanup():
+    yield
+    from featurebench.spec import TRACES_DIR
+
+    for path in TRACES_DIR.glob("*/full-test-small*"):
+        path.unlink()
+    for path in TRACES_DIR.glob("*/images/full-test-small*"):
+        shutil.rmtree(path)
+    for path in TRACES_DIR.glob("*/images"):
+        if not any(path.iterdir()):
+            path.rmdir()  # only the empty folder our images left
+
+
+def test_traffic_is_published_once_per_run_with_its_images(tmp_path, small_trace_cleanup):
+    from featurebench.layout import traffic_key
+    from featurebench.platforms.kubernetes import publish_traffic
+    from featurebench.store import Store
+
+    resolved = small_images(load_spec("qwen3-6-35b-feature-stack").latest, **SMALL["qwen3-6-35b-feature-stack"])
+    run = make_run(tmp_path)
+    run = RunContext.from_dict({**run.to_dict(), "benchmark": "qwen3-6-35b-feature-stack"})
+    first = publish_traffic(run, resolved)
+    key = traffic_key(run.benchmark, run.date, run.run_id, resolved.spec.traffic.file)
+    assert first[0] == key and len(first) > 1 and all(k.endswith(".png") for k in first[1:])
+    store = Store.from_uri(run.results_root)
+    assert all(store.exists(k) for k in first)
+    assert publish_traffic(run, resolved) == [key], "a retry or the next arm re-sends only the trace"
+    assert publish_traffic(run, load_spec("llama-3-70b-topology").latest) == [], "synthetic traffic: no file"
+
+
+SMALL = {"qwen3-6-35b-feature-stack": {"users": 2, "turns": 2, "window": 2, "text_tokens": 20,
+                                       "image_width": 32, "image_height": 32},
+         "qwen3-vl-embedding-cache": {"requests": 6, "pool": 3, "text_tokens": 20, "image_width": 32,
+                                      "image_height": 32}}
+
+
 @pytest.mark.parametrize("benchmark, arm", [
     ("qwen3-32b-kv-routing", "disagg-kv-router"),  # DynamoGraphDeployment
     ("qwen3-6-35b-feature-stack", "vllm-serve"),  # Deployment + Service
     ("deepseek-v3-2-wideep-routing", "disagg-kv-router"),  # ComputeDomain + ConfigMap + multinode DGD
+    ("qwen3-vl-embedding-cache", "cache-on"),  # images over http, served by the load pod
 ])
-def test_real_recipes_deploy_placed_and_torn_down(fake, tmp_path, benchmark, arm):
+def test_real_recipes_deploy_placed_and_torn_down(fake, tmp_path, benchmark, arm, small_trace_cleanup):
     from featurebench.platforms.kubernetes import KubernetesPlatform
 
     resolved = load_spec(benchmark).latest
+    if benchmark in SMALL:
+        resolved = small_images(resolved, **SMALL[benchmark])
     spec = resolved.spec
     run = RunContext(
         benchmark=benchmark, run_id="scheduled__2026-11-23T02-00-00-00-00", date="2026-11-23", platform="kubernetes",
@@ -647,7 +697,7 @@ def test_real_recipes_deploy_placed_and_torn_down(fake, tmp_path, benchmark, arm
         spec_version=resolved.version.version, spec_sha256=resolved.source_sha256, image_tag=resolved.version.image_tag,
         gpu_type=spec.hardware.gpu, results_root=str(tmp_path / "results"), simulated=False,
     )
-    fake.aiperf_uploader(run.results_root, AIPERF_FIXTURE)  # reads the real Job's --artifact-dir
+    fake.aiperf_uploader(run.results_root, AIPERF_FIXTURE)  # runs the load image's fb_load with the Job's env
     p = KubernetesPlatform(poll_interval=0.02)  # render = recipes.render_arm
     endpoint = p.provision(run, resolved, arm)
     pool = POOLS[spec.hardware.pool_for(spec.hardware.gpu)]
@@ -671,7 +721,11 @@ def test_real_recipes_deploy_placed_and_torn_down(fake, tmp_path, benchmark, arm
     point = run.points[arm][0]
     folder = p.run_load(run, resolved, arm, endpoint, point, 1)
     job = fake.find("Job", f"{k.POINT_LABEL}={point},{k.TRIAL_LABEL}=1")[0]
-    assert job["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["aiperf", "profile"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][:4] == ["fb-load", "--", "aiperf", "profile"]
+    (pod_run,) = fake.load_runs
+    assert pod_run["rc"] == 0 and "FEATUREBENCH_TRACE_URI" in pod_run["env"]
+    if benchmark in SMALL:  # the images went with the trace, and AIPerf could open every one
+        assert json.loads((folder / "fake-aiperf-seen.json").read_text())["images"] > 0
     assert endpoint["url"] in job["spec"]["template"]["spec"]["containers"][0]["command"], "probe and load: one URL"
     service = endpoint["url"].split("//")[1].split(".")[0]
     assert service in {o["metadata"]["name"] for o in fake.find("Service")}, "the URL names a Service that exists"

@@ -369,7 +369,7 @@ def test_multimodal_traces_say_how_images_travel():
 def test_load_pod_settings_are_references_from_the_environment(monkeypatch):
     monkeypatch.setenv("FEATUREBENCH_AIPERF_IMAGE", "registry.example:5000/team/aiperf")
     monkeypatch.setenv("FEATUREBENCH_LOAD_SERVICE_ACCOUNT", "featurebench-load")
-    monkeypatch.setenv("FEATUREBENCH_LOAD_S3_SECRET", "featurebench-s3")
+    monkeypatch.setenv("FEATUREBENCH_LOAD_S3_ENV_FROM", "featurebench-s3")
     monkeypatch.setenv("FEATUREBENCH_LOAD_S3_ENDPOINT_URL", "http://minio.storage.svc:9000")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-SENTINEL-do-not-leak")
     (_, job, pod), *_ = _load_jobs("qwen3-32b-kv-routing")

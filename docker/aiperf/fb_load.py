@@ -61,51 +61,58 @@ def _flag(argv: list[str], name: str) -> str | None:
 # --- the store: s3:// through boto3, file:// as plain copies ----------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _s3():
-    import boto3
+class Store:
+    """Copies between the pod and the results store: s3:// through boto3 (credentials from its default chain,
+    never seen here), file:// as plain copies (tests, or a results folder mounted into the pod)."""
 
-    return boto3.client("s3", endpoint_url=os.environ.get("FEATUREBENCH_S3_ENDPOINT_URL") or None)
+    def __init__(self, endpoint_url: str | None = None):
+        self.endpoint_url = endpoint_url or None
+        self._client = None
+
+    def s3(self):
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3", endpoint_url=self.endpoint_url)
+        return self._client
+
+    def download(self, uri: str, dest: Path) -> None:
+        scheme, bucket, key = _split(uri)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if scheme == "s3":
+            self.s3().download_file(bucket, key, str(dest))
+        else:
+            shutil.copyfile(key, dest)
+
+    def upload(self, src: Path, uri: str) -> None:
+        scheme, bucket, key = _split(uri)
+        if scheme == "s3":
+            self.s3().upload_file(str(src), bucket, key)  # multipart for large files
+        else:
+            Path(key).parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(key).with_name(f".tmp-fb-load-{Path(key).name}")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, key)  # readers never see half a file
 
 
 def _split(uri: str) -> tuple[str, str, str]:
     """(scheme, bucket or '', key or absolute path)."""
     parsed = urlparse(uri)
-    if parsed.scheme == "s3":
+    if parsed.scheme == "s3" and parsed.netloc:
         return "s3", parsed.netloc, parsed.path.lstrip("/")
     if parsed.scheme == "file":
         return "file", "", unquote(parsed.path)
-    raise Usage(f"unsupported store URI {uri!r} (s3:// or file://)")
+    raise Usage(f"unsupported store URI {uri!r} (s3://bucket/key or file:///path)")
 
 
-def download(uri: str, dest: Path) -> None:
-    scheme, bucket, key = _split(uri)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if scheme == "s3":
-        _s3().download_file(bucket, key, str(dest))
-    else:
-        shutil.copyfile(key, dest)
-
-
-def upload(src: Path, uri: str) -> None:
-    scheme, bucket, key = _split(uri)
-    if scheme == "s3":
-        _s3().upload_file(str(src), bucket, key)  # multipart for large files
-    else:
-        Path(key).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(key).with_name(f".tmp-fb-load-{Path(key).name}")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, key)  # readers never see half a file
-
-
-def upload_artifacts(folder: Path, target: str) -> list[str]:
+def upload_artifacts(store: Store, folder: Path, target: str) -> list[str]:
     """Every file under `folder` to `target`/<relative path>, the completion marker last."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in SKIPPED)
     files.sort(key=lambda p: p.name == READY_MARKER)  # stable: everything else first, in path order
     done = []
     for path in files:
         rel = path.relative_to(folder).as_posix()
-        upload(path, f"{target.rstrip('/')}/{rel}")
+        store.upload(path, f"{target.rstrip('/')}/{rel}")
         done.append(rel)
     return done
 
@@ -136,10 +143,10 @@ def rewrite_images(trace: Path, root: str) -> None:
     os.replace(tmp, trace)
 
 
-def fetch_traffic(env: dict, input_file: Path) -> http.server.ThreadingHTTPServer | None:
+def fetch_traffic(store: Store, env: dict, input_file: Path) -> http.server.ThreadingHTTPServer | None:
     """Download the trace (and its images); for http images, start the file server. Returns that server."""
     trace_uri = env["FEATUREBENCH_TRACE_URI"]
-    download(trace_uri, input_file)
+    store.download(trace_uri, input_file)
     _log(f"trace {trace_uri} -> {input_file}")
     mode = env.get("FEATUREBENCH_MEDIA_MODE")
     if not mode:
@@ -149,7 +156,7 @@ def fetch_traffic(env: dict, input_file: Path) -> http.server.ThreadingHTTPServe
     names = image_names(input_file)
     base = trace_uri.rsplit("/", 1)[0]  # images sit beside the trace, as under include/traces
     for name in names:
-        download(f"{base}/{name}", input_file.parent / name)
+        store.download(f"{base}/{name}", input_file.parent / name)
     _log(f"{len(names)} images -> {input_file.parent} ({mode})")
     if mode == "base64":  # AIPerf opens the files itself: absolute paths, independent of its working dir
         rewrite_images(input_file, str(input_file.parent))
@@ -208,12 +215,13 @@ def main(argv: list[str] | None = None, env: dict | None = None) -> int:
         _log(str(exc))
         return EXIT_USAGE
 
+    store = Store(env.get("FEATUREBENCH_S3_ENDPOINT_URL"))
     artifacts = Path(artifact_dir)
     artifacts.mkdir(parents=True, exist_ok=True)
     server = None
     try:
         if input_file:
-            server = fetch_traffic(env, Path(input_file))
+            server = fetch_traffic(store, env, Path(input_file))
     except Exception as exc:  # noqa: BLE001 - the message (no credentials in it) is the pod's last word
         _log(f"could not fetch the traffic: {type(exc).__name__}: {exc}")
         return EXIT_USAGE if isinstance(exc, Usage) else EXIT_TRANSFER
@@ -225,7 +233,7 @@ def main(argv: list[str] | None = None, env: dict | None = None) -> int:
             server.shutdown()
     _log(f"aiperf exited with {rc}; uploading {artifacts} -> {target}")
     try:
-        uploaded = upload_artifacts(artifacts, target)
+        uploaded = upload_artifacts(store, artifacts, target)
     except Exception as exc:  # noqa: BLE001
         _log(f"upload failed: {type(exc).__name__}: {exc}")
         return rc or EXIT_TRANSFER

@@ -106,13 +106,13 @@ def pool_for(resolved: ResolvedSpec, gpu_type: str | None) -> tuple[str, Pool]:
 
 class LoadConfig(BaseModel):
     """The load pods' cluster settings: `load:` in include/recipes/pools.yaml, each overridable by an environment
-    variable (FEATUREBENCH_AIPERF_IMAGE, FEATUREBENCH_LOAD_SERVICE_ACCOUNT, FEATUREBENCH_LOAD_S3_SECRET,
+    variable (FEATUREBENCH_AIPERF_IMAGE, FEATUREBENCH_LOAD_SERVICE_ACCOUNT, FEATUREBENCH_LOAD_S3_ENV_FROM,
     FEATUREBENCH_LOAD_S3_ENDPOINT_URL). None of them is a secret: a Secret is named, never read."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     image: str = Field(default=AIPERF_REPOSITORY, pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")  # [host[:port]/]path, no tag
     service_account: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    s3_secret: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    s3_env_from: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
     s3_endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s@]+$")  # no user:password@
 
     @property
@@ -121,7 +121,7 @@ class LoadConfig(BaseModel):
 
 
 LOAD_ENV = {"image": "FEATUREBENCH_AIPERF_IMAGE", "service_account": "FEATUREBENCH_LOAD_SERVICE_ACCOUNT",
-            "s3_secret": "FEATUREBENCH_LOAD_S3_SECRET", "s3_endpoint_url": "FEATUREBENCH_LOAD_S3_ENDPOINT_URL"}
+            "s3_env_from": "FEATUREBENCH_LOAD_S3_ENV_FROM", "s3_endpoint_url": "FEATUREBENCH_LOAD_S3_ENDPOINT_URL"}
 
 
 def load_config(path: Path = RECIPES_DIR / "pools.yaml") -> LoadConfig:
@@ -535,7 +535,7 @@ def render_load_job(
         "image": aiperf_image or config.image_ref,
         "command": ["fb-load", "--", *command],
         "env": env_list,
-        "env_from": [{"secretRef": {"name": config.s3_secret}}] if config.s3_secret else [],
+        "env_from": [{"secretRef": {"name": config.s3_env_from}}] if config.s3_env_from else [],
         "work": LOAD_WORK,
         "work_size": LOAD_WORK_SIZE,
         "hf_home": LOAD_HF_HOME,

@@ -190,6 +190,13 @@ class Store:
 
         return self.fs.get_file_info(self._path(key)).type == pafs.FileType.File
 
+    def size(self, key: str) -> int | None:
+        """The size of the file at `key` in bytes, None if there is none."""
+        import pyarrow.fs as pafs
+
+        info = self.fs.get_file_info(self._path(key))
+        return info.size if info.type == pafs.FileType.File else None
+
     def list(self, prefix: str = "") -> list[str]:
         """Every file (recursively) under `prefix`, as sorted keys relative to the root."""
         import pyarrow.fs as pafs

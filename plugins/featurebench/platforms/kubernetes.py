@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from featurebench import kube as k
-from featurebench.layout import artifacts_prefix
+from featurebench.layout import artifacts_prefix, traffic_key
 from featurebench.run import RunContext
 from featurebench.spec import REPO_ROOT, ResolvedSpec
 
@@ -214,6 +214,7 @@ class KubernetesPlatform:
     # --- Platform protocol -------------------------------------------------------------------------------
     def provision(self, run: RunContext, resolved: ResolvedSpec, arm: str) -> dict:
         manifests = self.manifests(run, resolved, arm)
+        publish_traffic(run, resolved)  # before any GPU is asked for: the load pods fetch the trace from the store
         serving = [m for m in manifests if m["kind"] != "Job"]  # load Jobs run later, one per point x trial
         loads = [m for m in manifests if m["kind"] == "Job"]
         created = []
@@ -505,6 +506,36 @@ def _store(results_root: str):
     from featurebench.store import Store
 
     return Store.from_uri(results_root)
+
+
+def publish_traffic(run: RunContext, resolved: ResolvedSpec) -> list[str]:
+    """Put the run's trace where its load Jobs fetch it (FEATUREBENCH_TRACE_URI): <run>/traffic/<file>, and for a
+    multimodal trace every image its rows name, beside it with the same relative paths as under include/traces
+    (the load pod inlines them, or serves them to the engine over http). Idempotent: each arm's provision and
+    each retry calls it; images already there with the same size are not sent again. Returns the keys sent."""
+    from featurebench.load import load_settings
+    from featurebench.traces import ensure_trace, image_names, media_mode
+
+    traffic, _, _ = load_settings(resolved, "kubernetes")
+    if traffic.kind != "trace":
+        return []
+    if not run.results_root.startswith("s3://"):
+        log.warning("results root %s is not s3://: load pods can read and write it only if it is mounted in them "
+                    "at the same path", run.results_root)
+    trace = ensure_trace(traffic)
+    key = traffic_key(run.benchmark, run.date, run.run_id, traffic.file)
+    store = _store(run.results_root)
+    store.put_file(trace, key)  # small, and always the verified file of this spec version
+    sent = [key]
+    if media_mode(traffic):
+        base = key.rsplit("/", 1)[0]
+        for name in image_names(trace):
+            path, image_key = trace.parent / name, f"{base}/{name}"
+            if store.size(image_key) != path.stat().st_size:  # images are deterministic: same name, same bytes
+                store.put_file(path, image_key)
+                sent.append(image_key)
+    log.info("traffic for the load pods: %s (%d files sent)", store.uri(key), len(sent))
+    return sent
 
 
 def download(results_root: str, prefix: str, dest: Path) -> Path:
