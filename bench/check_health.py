@@ -1,7 +1,7 @@
 """Load-generator health end to end on the local platform: a trial whose client cannot keep up is INVALID.
 
 One arm, two load points on the same deployment: the spec's own trace replay (the client keeps up: VALID)
-and the same trace compressed SPEEDUP times (replay-x<SPEEDUP>: thousands of requests per second asked of
+and the same trace compressed SPEEDUP times (replay-x1000: ~10,000 requests per second asked of
 AIPerf on 2 shared cores: INVALID). Each trial is ingested (results.ingest_records), its summary computed
 (results.summarize_trial: credit_to_start p50/p99) and judged by compare.trial_health; compare_arms then
 shows the invalid trial in its validity table and leaves it out of the statistics.
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, WORK  # noqa: E402
 
 SPEC = "qwen3-32b-kv-routing"
-SPEEDUP = os.environ.get("BENCH_HEALTH_SPEEDUP", "100")
+SPEEDUP = os.environ.get("BENCH_HEALTH_SPEEDUP", "1000")
 
 
 def run() -> dict:
