@@ -40,8 +40,10 @@ def machine() -> str:
 
 def run_child(code: str, *args: str, env: dict | None = None, timeout: float = 1800) -> dict:
     """Run `code` in a fresh interpreter (own peak RSS, cold imports); it prints one JSON line last."""
-    out = subprocess.run([PY, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "PYTHONPATH": str(REPO / "plugins"), **(env or {})}, cwd=REPO)
+    child_env = {**os.environ, "PYTHONPATH": str(REPO / "plugins"), **(env or {})}
+    child_env = {k: v for k, v in child_env.items() if v is not None}  # None in `env` removes a variable
+    out = subprocess.run([PY, "-c", code, *args], capture_output=True, text=True, timeout=timeout, env=child_env,
+                         cwd=REPO)
     if out.returncode != 0:
         raise RuntimeError(f"child failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
