@@ -21,9 +21,10 @@ def _dagbag(env_specs: Path | None = None, monkeypatch=None):
 
     if env_specs is not None:
         monkeypatch.setenv("FEATUREBENCH_BENCHMARKS_DIR", str(env_specs))
-        # the DAG file reads the folder at import time: make it re-import
+        # the DAG file reads the folder at import time: make it re-import (monkeypatch puts the original
+        # modules back afterwards, so other tests keep one copy of each class)
         for name in [m for m in sys.modules if m.startswith("featurebench")]:
-            del sys.modules[name]
+            monkeypatch.delitem(sys.modules, name)
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
