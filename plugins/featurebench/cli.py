@@ -125,12 +125,21 @@ def print_run_summary(prefix: str) -> None:
         print(store.read_bytes(f"{prefix}/headline.txt").decode())
 
 
-def _delegate(module: str, function: str):
-    def run(args: argparse.Namespace) -> int:
-        mod = __import__(module, fromlist=[function])
-        return getattr(mod, function)(args.rest)
+# Subcommands whose own module parses the arguments: (module, function, help).
+DELEGATED = {
+    "ingest": ("featurebench.results", "ingest_cli", "AIPerf artifact dir -> canonical per-request Parquet"),
+    "render": ("featurebench.recipes", "render_cli", "print every manifest of a run as YAML"),
+    "compare": ("featurebench.compare", "compare_cli", "A/B comparison from stored results or AIPerf dirs"),
+    "traces": ("featurebench.traces.__main__", "main", "generate a benchmark's traffic files"),
+    "trends": ("featurebench.trends", "trends_cli", "history of a benchmark's metrics (DuckDB)"),
+}
 
-    return run
+
+def _delegate(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module, function, _ = DELEGATED[name]
+    return getattr(importlib.import_module(module), function)(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,16 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dry-run", action="store_true", help="resolve and render only")
     run.set_defaults(func=cmd_run)
 
-    for name, module, function, text in [
-        ("ingest", "featurebench.results", "ingest_cli", "AIPerf artifact dir -> canonical per-request Parquet"),
-        ("render", "featurebench.recipes", "render_cli", "print every manifest of a run as YAML"),
-        ("compare", "featurebench.compare", "compare_cli", "A/B comparison from stored results or AIPerf dirs"),
-        ("traces", "featurebench.traces.__main__", "main", "generate a benchmark's traffic files"),
-        ("trends", "featurebench.trends", "trends_cli", "history of a benchmark's metrics (DuckDB)"),
-    ]:
-        p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_delegate(module, function))
+    for name, (_, _, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)  # listed in --help; arguments go to the module
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:  # hand every argument, options included, to the module's own parser
+        return _delegate(argv[0], argv[1:])
     args = parser.parse_args(argv)
     return args.func(args)
