@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -64,6 +65,7 @@ def test_dag_shape(dagbag):
             assert plan.task_id in provision.upstream_task_ids, "deploy only after the setup succeeded"
             assert provision.pool == f"gpu_{spec.hardware.pool}" and provision.pool_slots == arm.gpus
             assert td.task_id in dag.get_task("compare").upstream_task_ids
+        assert [a.name for a in dag.get_task("publish").outlets] == [f"featurebench-results-{dag_id}"]
 
 
 def test_parse_time_of_the_dag_file_is_printed():
@@ -93,3 +95,14 @@ def test_a_broken_spec_does_not_break_the_others(tmp_path, monkeypatch):
     placeholder = bag.dags["broken-bench"]
     assert "broken-spec" in placeholder.tags
     assert "broken-bench.yaml" in placeholder.doc_md and "`trials`" in placeholder.doc_md
+
+
+def test_a_task_run_builds_only_its_own_dag():
+    """With Airflow's parsing context set (a worker running one task), the file builds just that DAG."""
+    code = (
+        "import runpy; g = runpy.run_path('dags/featurebench_benchmarks.py'); "
+        "from airflow.sdk import DAG; print(sorted(k for k, v in g.items() if isinstance(v, DAG)))"
+    )
+    env = {**os.environ, "_AIRFLOW_PARSING_CONTEXT_DAG_ID": "llama-3-70b-topology"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "['llama-3-70b-topology']"
