@@ -499,6 +499,103 @@ def test_trigger_times_out(fake, resolved, tmp_path):
     assert fake.labelled() == []
 
 
+def _first_event(trigger):
+    async def first():
+        async for event in trigger.run():
+            return event.payload
+
+    return asyncio.run(first())
+
+
+def test_load_job_trigger_reports_a_failing_job_and_the_operator_raises(fake, resolved, tmp_path, monkeypatch):
+    from airflow.sdk.exceptions import TaskDeferred
+    from featurebench import tasks
+    from featurebench.platforms.kubernetes import KubernetesError, LoadJobTrigger, RunLoadOperator
+
+    run = make_run(tmp_path)
+    monkeypatch.setattr(tasks, "resolved_for", lambda r: resolved)
+    monkeypatch.setenv("FEATUREBENCH_K8S_POLL_S", "0.02")
+    p = platform()
+    endpoint = p.provision(run, resolved, ARM)
+    p.wait_ready(run, resolved, ARM, endpoint)
+    fake.on_job_complete = lambda job: False  # AIPerf exits 1
+    op = RunLoadOperator(task_id="run_load", run=run.to_dict(), arm=ARM, endpoint=endpoint,
+                         job={"point": "replay", "trial": 1})
+    op_platform = platform()
+    monkeypatch.setattr("featurebench.platforms.kubernetes.KubernetesPlatform", lambda: op_platform)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context={})
+    assert len(fake.find("Job", f"{k.POINT_LABEL}=replay,{k.TRIAL_LABEL}=1")) == 1, "created before deferring"
+    classpath, kwargs = deferred.value.trigger.serialize()
+    assert classpath == "featurebench.platforms.kubernetes.LoadJobTrigger"
+    text = json.dumps(kwargs)
+    assert "kube_config" not in text and fake.url not in text, "a connection id, never credentials"
+    event = _first_event(LoadJobTrigger(**json.loads(text)))  # what the triggerer rebuilds
+    assert event["status"] == "failed" and "BackoffLimitExceeded" in event["message"]
+    with pytest.raises(KubernetesError, match="BackoffLimitExceeded") as err:
+        op.execute_complete(context={}, event=event, **deferred.value.kwargs)
+    assert "100% of requests failed" in str(err.value), "the pod's log lines are in the error"
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_load_job_trigger_times_out_and_the_operator_says_so(fake, resolved, tmp_path):
+    from featurebench.platforms.kubernetes import KubernetesError, LoadJobTrigger
+
+    fake.job_done_after = 10_000
+    run = make_run(tmp_path)
+    p = platform()
+    started = p.start_load(run, resolved, ARM, "replay", 1)
+    trigger = p.load_trigger(run.namespace, {**started, "timeout_s": 0.1})
+    assert isinstance(trigger, LoadJobTrigger)
+    event = _first_event(trigger)
+    assert event["status"] == "timeout"
+    with pytest.raises(KubernetesError, match="not finished after 1 s"):
+        raise p.job_error(run.namespace, started["job"], event, 1)
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_run_load_operator_defers_then_ingests(fake, resolved, tmp_path, monkeypatch):
+    from airflow.sdk.exceptions import TaskDeferred
+    from featurebench import tasks
+    from featurebench.platforms.kubernetes import RunLoadOperator
+
+    run = make_run(tmp_path)
+    load_pod_writes_artifacts(fake, run)
+    monkeypatch.setattr(tasks, "resolved_for", lambda r: resolved)
+    ingested = []
+    monkeypatch.setattr(tasks, "ingest_load", lambda r, arm, job, folder: ingested.append(folder) or {"rows": 1})
+    p = platform()
+    monkeypatch.setattr("featurebench.platforms.kubernetes.KubernetesPlatform", lambda: p)
+    endpoint = p.provision(run, resolved, ARM)
+    p.wait_ready(run, resolved, ARM, endpoint)
+    op = RunLoadOperator(task_id="run_load", run=run.to_dict(), arm=ARM, endpoint=endpoint,
+                         job={"point": "replay", "trial": 1})
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context={})
+    event = _first_event(deferred.value.trigger)
+    assert event["status"] == "complete"
+    assert op.execute_complete(context={}, event=event, **deferred.value.kwargs) == {"rows": 1}
+    assert (ingested[0] / "profile_export.jsonl").exists()
+    # a retry after the Job finished takes its artifacts without deferring or running the load again
+    assert op.execute(context={}) == {"rows": 1} and len(ingested) == 2
+    assert [r for r in fake.requests if r == ("delete", "batch", "jobs")] == []
+    p.teardown(run, ARM)
+    assert fake.labelled() == []
+
+
+def test_run_load_operator_runs_synchronously_on_other_platforms(monkeypatch, tmp_path):
+    from featurebench import tasks
+    from featurebench.platforms.kubernetes import RunLoadOperator
+
+    calls = []
+    monkeypatch.setattr(tasks, "run_load", lambda run, arm, endpoint, job: calls.append((run["platform"], arm, job)) or {})
+    run = {**make_run(tmp_path).to_dict(), "platform": "local"}
+    op = RunLoadOperator(task_id="run_load", run=run, arm=ARM, endpoint={}, job={"point": "c2", "trial": 1})
+    assert op.execute(context={}) == {} and calls == [("local", ARM, {"point": "c2", "trial": 1})]
+
+
 # --- janitor -----------------------------------------------------------------------------------------------
 
 

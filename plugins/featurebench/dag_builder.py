@@ -13,12 +13,12 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from airflow.sdk import DAG, Asset, Param, TaskGroup, get_current_context, task
+from airflow.sdk import DAG, Asset, Param, TaskGroup, task
 from airflow.sdk.definitions.decorators.setup_teardown import setup_task, teardown_task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from featurebench import tasks
-from featurebench.platforms.kubernetes import WaitArmReadyOperator
+from featurebench.platforms.kubernetes import RunLoadOperator, WaitArmReadyOperator
 from featurebench.report_link import ReportOperator
 from featurebench.spec import LOAD_POINT, BenchmarkSpec, SpecError, SpecFile, load_all
 
@@ -94,12 +94,6 @@ def _arm_group(spec: BenchmarkSpec, arm_name: str, run) -> tuple[object, object,
         def provision(run: dict) -> dict:
             return tasks.provision(run, arm_name)
 
-        # Trials of one arm never overlap: they share the deployment.
-        @task(max_active_tis_per_dagrun=1, map_index_template="{{ load_job }}", **pool)
-        def run_load(run: dict, endpoint: dict, job: dict) -> dict:
-            get_current_context()["load_job"] = f"{job['point']} trial {job['trial']}"
-            return tasks.run_load(run, arm_name, endpoint, job)
-
         @teardown_task
         def teardown(run: dict) -> list[str]:
             return tasks.teardown(run, arm_name)
@@ -109,7 +103,12 @@ def _arm_group(spec: BenchmarkSpec, arm_name: str, run) -> tuple[object, object,
         jobs >> endpoint  # nothing is deployed before the setup succeeded, so the teardown always runs
         # On Kubernetes the wait defers to the triggerer, so a starting deployment holds no worker slot.
         ready = WaitArmReadyOperator(task_id="wait_ready", run=run, arm=arm_name, endpoint=endpoint, **pool).output
-        loads = run_load.partial(run=run, endpoint=ready).expand(job=jobs)
+        # One instance per (point, trial); on Kubernetes each defers while its load Job runs. Trials of one arm
+        # never overlap: they share the deployment.
+        loads = RunLoadOperator.partial(
+            task_id="run_load", run=run, arm=arm_name, endpoint=ready, max_active_tis_per_dagrun=1,
+            map_index_template="{{ task.job['point'] }} trial {{ task.job['trial'] }}", **pool,
+        ).expand(job=jobs)
         done = teardown(run)
         jobs >> done
         loads >> done

@@ -196,13 +196,20 @@ def wait_ready(run_dict: dict, arm: str, endpoint: dict) -> dict:
 
 def run_load(run_dict: dict, arm: str, endpoint: dict, job: dict) -> dict:
     """One load point x trial: AIPerf, then its records into the store. Re-running overwrites the same keys."""
-    from featurebench.ingest import store_trial
     from featurebench.platforms import get_platform
 
     run = RunContext.from_dict(run_dict)
-    resolved = resolved_for(run)
-    artifacts = get_platform(run.platform).run_load(run, resolved, arm, endpoint, job["point"], job["trial"])
-    return store_trial(_store(run), run, resolved, arm, job["point"], job["trial"], artifacts)
+    artifacts = get_platform(run.platform).run_load(run, resolved_for(run), arm, endpoint, job["point"], job["trial"])
+    return ingest_load(run_dict, arm, job, artifacts)
+
+
+def ingest_load(run_dict: dict, arm: str, job: dict, artifacts) -> dict:
+    """The second half of run_load (also what RunLoadOperator does after a deferred wait): the AIPerf artifact
+    folder's records into the store."""
+    from featurebench.ingest import store_trial
+
+    run = RunContext.from_dict(run_dict)
+    return store_trial(_store(run), run, resolved_for(run), arm, job["point"], job["trial"], artifacts)
 
 
 def teardown(run_dict: dict, arm: str) -> list[str]:

@@ -4,6 +4,7 @@ inside the cluster that write their artifacts to the results store; teardown del
 
 What the DAG builder uses besides the Platform protocol:
   - `WaitArmReadyOperator` / `KubernetesPlatform.ready_trigger` + `finish_ready`: wait without a worker slot;
+  - `RunLoadOperator` / `LoadJobTrigger`: the same for each load Job (start_load, defer, collect_load);
   - `pool_for(resolved, gpu_type)` and `pools_json()`: Airflow pools sized in GPUs, from include/recipes/pools.yaml;
   - `KubernetesPlatform.janitor(ttl, dry_run)`: reap labelled objects older than a TTL.
 """
@@ -36,6 +37,7 @@ DEFAULT_LOAD_TIMEOUT_S = 6 * 3600  # a load Job without activeDeadlineSeconds
 PROBE_TIMEOUT_S = 600
 PROBE_IMAGE = "python:3.12-slim"  # only when an arm renders no load Job whose (AIPerf, Python) image we can reuse
 TRIGGER_CLASSPATH = "featurebench.platforms.kubernetes.ArmReadyTrigger"
+LOAD_TRIGGER_CLASSPATH = "featurebench.platforms.kubernetes.LoadJobTrigger"
 
 # Runs in the probe pod (the load image has python3): is the model listed by /v1/models at the in-cluster URL?
 PROBE_SCRIPT = """
@@ -141,6 +143,28 @@ def _job_state(job: dict) -> str:
         if cond.get("status") == "True" and cond.get("type") in ("Failed", "FailureTarget"):
             return "failed"
     return "running"
+
+
+def job_status(kube: k.Kube, namespace: str, name: str, restart_budget: int) -> dict:
+    """The one rule for a Job's progress, used by the poll loop (wait_job) and LoadJobTrigger:
+    {"status": complete|failed|running, "message"}. A transient API error is "running" (poll again)."""
+    try:
+        job = kube.get("Job", namespace, name)
+        pods = kube.list("Pod", namespace, k.selector({"job-name": name}))
+    except Exception as exc:  # noqa: BLE001 - decide below whether it is worth another poll
+        if not k.is_transient(exc):
+            raise
+        log.warning("API error while waiting for Job %s (retrying): %s", name, exc)
+        return {"status": "running", "message": f"API error, will retry: {getattr(exc, 'status', '')} {type(exc).__name__}"}
+    if job is None:
+        return {"status": "failed", "message": "it disappeared while running (deleted by someone else?)"}
+    state = _job_state(job)
+    if state == "complete":
+        return {"status": "complete", "message": f"Job {name} complete"}
+    fatal, pending = k.pod_problems(pods, restart_budget)
+    if state == "failed" or fatal:
+        return {"status": "failed", "message": "; ".join(fatal) or _job_failure(job)}
+    return {"status": "running", "message": "; ".join([f"Job {name} running", *pending])}
 
 
 class KubernetesPlatform:
@@ -340,33 +364,71 @@ class KubernetesPlatform:
         """Run the AIPerf Job for (point, trial) in the cluster; it uploads its artifacts to the results store
         (no data through XCom); download them to the run's work folder for the shared ingestion.
         A retry reattaches to a Job still running, reuses a finished one whose artifacts are complete, and
-        re-runs it otherwise."""
+        re-runs it otherwise. RunLoadOperator does the same in three steps, deferring the wait."""
+        started = self.start_load(run, resolved, arm, point, trial)
+        self.wait_job(run.namespace, started["job"], started["timeout_s"])
+        try:
+            return self.collect_load(run, arm, point, trial)
+        except KubernetesError as exc:
+            if not started["reused"]:
+                raise
+            log.warning("the finished Job of an earlier attempt left unusable artifacts (%s): running it again", exc)
+        started = self.start_load(run, resolved, arm, point, trial, rerun_complete=True)
+        self.wait_job(run.namespace, started["job"], started["timeout_s"])
+        return self.collect_load(run, arm, point, trial)
+
+    def start_load(self, run: RunContext, resolved: ResolvedSpec, arm: str, point: str, trial: int,
+                   rerun_complete: bool = False) -> dict:
+        """Create the load Job of (point, trial), or find ours from an earlier attempt (see _start_job).
+        Returns {"job": name, "timeout_s": wait budget, "reused": it had already completed}."""
         body = self.load_job(run, resolved, arm, point, trial)
-        timeout = (body["spec"].get("activeDeadlineSeconds") or DEFAULT_LOAD_TIMEOUT_S) + 300
         prefix = artifacts_prefix(run.benchmark, run.date, run.run_id, arm, point, trial)
-        where = f"{run.results_root.rstrip('/')}/{prefix}"
-        dest = run.work_dir / "artifacts" / arm / point / f"trial={trial}"
 
         def fresh_start() -> None:  # no file of an earlier attempt may mix with the new run's
             _store(run.results_root).delete_prefix(prefix)
 
-        reused = self._run_job(run, arm, body, timeout_s=timeout, rerun_complete=False, before_create=fresh_start)
-        try:
-            download(run.results_root, prefix, dest)
-            check_artifacts(dest, where)
-        except KubernetesError as exc:
-            if not reused:
-                raise
-            log.warning("the finished Job of an earlier attempt left unusable artifacts (%s): running it again", exc)
-            self._run_job(run, arm, body, timeout_s=timeout, rerun_complete=True, before_create=fresh_start)
-            download(run.results_root, prefix, dest)
-            check_artifacts(dest, where)
+        reused = self._start_job(run, arm, body, rerun_complete=rerun_complete, before_create=fresh_start)
+        timeout = (body["spec"].get("activeDeadlineSeconds") or DEFAULT_LOAD_TIMEOUT_S) + 300
+        return {"job": body["metadata"]["name"], "timeout_s": timeout, "reused": reused}
+
+    def collect_load(self, run: RunContext, arm: str, point: str, trial: int) -> Path:
+        """The finished Job's artifacts, from the store to the run's work folder; refuses unfinished ones."""
+        prefix = artifacts_prefix(run.benchmark, run.date, run.run_id, arm, point, trial)
+        dest = run.work_dir / "artifacts" / arm / point / f"trial={trial}"
+        download(run.results_root, prefix, dest)
+        check_artifacts(dest, f"{run.results_root.rstrip('/')}/{prefix}")
         return dest
+
+    def load_trigger(self, namespace: str, started: dict) -> LoadJobTrigger:
+        """The wait of wait_job, as a trigger: a load Job runs up to hours without holding a worker slot."""
+        return LoadJobTrigger(
+            conn_id=self.kube.conn_id, namespace=namespace, job_name=started["job"],
+            deadline=time.time() + started["timeout_s"], restart_budget=self.restart_budget,
+            poll_interval=self.poll_interval,
+        )
+
+    def job_error(self, namespace: str, name: str, event: dict, timeout_s: float | None = None) -> KubernetesError:
+        """A failed or timed-out Job (event of job_status or LoadJobTrigger) as an error with its pods' events
+        and logs."""
+        pods = [p["metadata"]["name"] for p in self.kube.list("Pod", namespace, k.selector({"job-name": name}))]
+        detail = k.describe_pods(self.kube, namespace, pods)
+        if event["status"] == "timeout":
+            budget = f" after {timeout_s:.0f} s" if timeout_s is not None else ""
+            return KubernetesError(f"Job {name} not finished{budget}: {event['message']}\n{detail}".rstrip())
+        return KubernetesError(f"Job {name} failed: {event['message']}\n{detail}".rstrip())
 
     def _run_job(self, run: RunContext, arm: str, body: dict, timeout_s: float, rerun_complete: bool,
                  before_create: Callable[[], None] = lambda: None) -> bool:
         """Create the Job (or find ours from an earlier attempt) and wait for it to succeed.
         Returns True when it reused a Job that had already completed."""
+        reused = self._start_job(run, arm, body, rerun_complete, before_create)
+        self.wait_job(run.namespace, body["metadata"]["name"], timeout_s)
+        return reused
+
+    def _start_job(self, run: RunContext, arm: str, body: dict, rerun_complete: bool,
+                   before_create: Callable[[], None] = lambda: None) -> bool:
+        """Create the Job, or find ours from an earlier attempt: a running one is waited for, a failed one (or a
+        complete one when rerun_complete) replaced. Returns True when it reuses a Job that already completed."""
         ns, name = run.namespace, body["metadata"]["name"]
         existing = self.kube.get("Job", ns, name)
         if existing is None:
@@ -379,35 +441,24 @@ class KubernetesPlatform:
             self.kube.delete("Job", ns, name)
             self._wait_gone("Job", ns, name)
             before_create()
-            job, _ = self._create(run, arm, body)
+            self._create(run, arm, body)
         elif not new:
             log.info("Job %s from an earlier attempt is %s: %s", name, state,
                      "using its result" if reused else "waiting for it")
+        return reused
+
+    def wait_job(self, namespace: str, name: str, timeout_s: float) -> None:
+        """Poll the Job until it completes; raise with its pods' events and logs if it fails or times out.
+        Same rule as LoadJobTrigger: job_status."""
         deadline = time.monotonic() + timeout_s
-        pods_of = k.selector({"job-name": name})
         while True:
-            try:
-                job = self.kube.get("Job", ns, name)
-                pods = self.kube.list("Pod", ns, pods_of)
-            except Exception as exc:  # noqa: BLE001
-                if not k.is_transient(exc):
-                    raise
-                log.warning("API error while waiting for Job %s (retrying): %s", name, exc)
-                time.sleep(self.poll_interval)
-                continue
-            if job is None:
-                raise KubernetesError(f"Job {name} disappeared while running (deleted by someone else?)")
-            state = _job_state(job)
-            if state == "complete":
-                return reused
-            fatal, _ = k.pod_problems(pods, self.restart_budget)
-            if state == "failed" or fatal:
-                reason = "; ".join(fatal) or _job_failure(job)
-                detail = k.describe_pods(self.kube, ns, [p["metadata"]["name"] for p in pods])
-                raise KubernetesError(f"Job {name} failed: {reason}\n{detail}".rstrip())
+            event = job_status(self.kube, namespace, name, self.restart_budget)
+            if event["status"] == "complete":
+                return
+            if event["status"] == "failed":
+                raise self.job_error(namespace, name, event)
             if time.monotonic() > deadline:
-                detail = k.describe_pods(self.kube, ns, [p["metadata"]["name"] for p in pods])
-                raise KubernetesError(f"Job {name} not finished after {timeout_s:.0f} s\n{detail}".rstrip())
+                raise self.job_error(namespace, name, {**event, "status": "timeout"}, timeout_s)
             time.sleep(self.poll_interval)
 
     def _wait_gone(self, kind: str, ns: str, name: str, timeout_s: float = 120) -> None:
@@ -612,6 +663,42 @@ class ArmReadyTrigger(BaseTrigger):
             await asyncio.sleep(self.poll_interval)
 
 
+class LoadJobTrigger(BaseTrigger):
+    """Polls a load Job and its pods in the triggerer with the same rule as the sync loop (job_status).
+    Fires one event: {"status": complete|failed|timeout, "message"}. `deadline` is a wall-clock time (the Job's
+    timeout from when it was started), so a triggerer restart does not extend it. Carries a connection id,
+    never credentials."""
+
+    def __init__(self, conn_id: str, namespace: str, job_name: str, deadline: float, restart_budget: int,
+                 poll_interval: float = 10.0):
+        super().__init__()
+        self.conn_id = conn_id
+        self.namespace = namespace
+        self.job_name = job_name
+        self.deadline = deadline
+        self.restart_budget = restart_budget
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return LOAD_TRIGGER_CLASSPATH, {
+            "conn_id": self.conn_id, "namespace": self.namespace, "job_name": self.job_name,
+            "deadline": self.deadline, "restart_budget": self.restart_budget, "poll_interval": self.poll_interval,
+        }
+
+    async def run(self):
+        kube = k.Kube(self.conn_id)
+        while True:
+            event = await asyncio.to_thread(job_status, kube, self.namespace, self.job_name, self.restart_budget)
+            if event["status"] != "running":
+                yield TriggerEvent(event)
+                return
+            if time.time() > self.deadline:
+                yield TriggerEvent({"status": "timeout", "message": event["message"]})
+                return
+            self.log.info("%s", event["message"])
+            await asyncio.sleep(self.poll_interval)
+
+
 from airflow.sdk import BaseOperator  # noqa: E402
 
 
@@ -637,6 +724,49 @@ class WaitArmReadyOperator(BaseOperator):
 
     def execute_complete(self, context, event: dict) -> dict:
         return KubernetesPlatform().finish_ready(RunContext.from_dict(self.run), self.arm, self.endpoint, event)
+
+
+class RunLoadOperator(BaseOperator):
+    """The DAG's run_load, one (point, trial) `job` per mapped instance. On the kubernetes platform it starts
+    the load Job (or reattaches, per KubernetesPlatform.start_load) and defers to LoadJobTrigger, so a trial of
+    up to hours holds no worker slot; when the trigger fires it downloads the artifacts and ingests them
+    (featurebench.tasks.ingest_load). On any other platform it runs synchronously (featurebench.tasks.run_load).
+    `run`, `endpoint` and `job` are templated: pass the XComArgs; `job` is what .expand() maps over."""
+
+    template_fields = ("run", "endpoint", "job")
+
+    def __init__(self, *, run: Any, arm: str, endpoint: Any, job: Any, **kwargs):
+        super().__init__(**kwargs)
+        self.run, self.arm, self.endpoint, self.job = run, arm, endpoint, job
+
+    def execute(self, context):
+        from featurebench import tasks
+
+        run = RunContext.from_dict(self.run)
+        if run.platform != "kubernetes":
+            return tasks.run_load(self.run, self.arm, self.endpoint, self.job)
+        p = KubernetesPlatform()
+        point, trial = self.job["point"], self.job["trial"]
+        started = p.start_load(run, tasks.resolved_for(run), self.arm, point, trial)
+        if started["reused"]:  # finished in an earlier attempt: take its artifacts if they are complete
+            try:
+                return tasks.ingest_load(self.run, self.arm, self.job, p.collect_load(run, self.arm, point, trial))
+            except KubernetesError as exc:
+                log.warning("the finished Job of an earlier attempt left unusable artifacts (%s): running it again",
+                            exc)
+            started = p.start_load(run, tasks.resolved_for(run), self.arm, point, trial, rerun_complete=True)
+        self.defer(trigger=p.load_trigger(run.namespace, started), method_name="execute_complete",
+                   kwargs={"job_name": started["job"], "timeout_s": started["timeout_s"]})
+
+    def execute_complete(self, context, event: dict, job_name: str, timeout_s: float) -> dict:
+        from featurebench import tasks
+
+        run = RunContext.from_dict(self.run)
+        p = KubernetesPlatform()
+        if event.get("status") != "complete":
+            raise p.job_error(run.namespace, job_name, event, timeout_s)
+        artifacts = p.collect_load(run, self.arm, self.job["point"], self.job["trial"])
+        return tasks.ingest_load(self.run, self.arm, self.job, artifacts)
 
 
 # --- capacity ----------------------------------------------------------------------------------------------
