@@ -6,7 +6,7 @@ benchmarks keep loading and the broken one is visible in the UI instead of silen
 
 from airflow.sdk import get_parsing_context
 
-from featurebench.dag_builder import broken_spec_dag, build_dag, load_specs_for_parsing
+from featurebench.dag_builder import broken_spec_dag, build_dag, default_platform, load_specs_for_parsing
 from featurebench.spec import BENCHMARKS_DIR
 
 # When a worker runs one task it only needs that task's DAG: build just that one.
@@ -14,7 +14,7 @@ _only = get_parsing_context().dag_id
 _specs, _errors = load_specs_for_parsing(BENCHMARKS_DIR, _only)
 
 for _id, _spec_file in _specs.items():
-    globals()[_id] = build_dag(_spec_file)
+    globals()[_id] = build_dag(_spec_file, default_platform())
 for _path, _message in _errors.items():
     _dag = broken_spec_dag(_path, _message)
     globals()[_dag.dag_id] = _dag

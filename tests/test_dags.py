@@ -106,3 +106,17 @@ def test_a_task_run_builds_only_its_own_dag():
     env = {**os.environ, "_AIRFLOW_PARSING_CONTEXT_DAG_ID": "llama-3-70b-topology"}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip().splitlines()[-1] == "['llama-3-70b-topology']"
+
+
+def test_the_default_platform_comes_from_the_environment(monkeypatch):
+    from featurebench.dag_builder import build_dag, default_platform
+    from featurebench.spec import load_spec
+
+    monkeypatch.delenv("FEATUREBENCH_PLATFORM", raising=False)
+    assert default_platform() == "local"
+    monkeypatch.setenv("FEATUREBENCH_PLATFORM", "kubernetes")
+    dag = build_dag(load_spec("qwen3-32b-kv-routing"), default_platform())
+    assert dag.params["platform"] == "kubernetes"  # what a scheduled run uses
+    monkeypatch.setenv("FEATUREBENCH_PLATFORM", "k8s")
+    with pytest.raises(ValueError, match="set it to local or kubernetes"):
+        default_platform()

@@ -10,6 +10,7 @@ Shape (arms run one after another on the same GPU pool unless the spec says arms
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 
@@ -23,6 +24,14 @@ from featurebench.report_link import ReportOperator
 from featurebench.spec import LOAD_POINT, BenchmarkSpec, SpecError, SpecFile, load_all
 
 DEFAULT_ARGS = {"owner": "featurebench", "retries": 1, "retry_delay": dt.timedelta(seconds=15)}
+
+
+def default_platform() -> str:
+    """Where scheduled runs (and the form's default) deploy: FEATUREBENCH_PLATFORM, `local` unless set."""
+    platform = os.environ.get("FEATUREBENCH_PLATFORM", "local")
+    if platform not in ("local", "kubernetes"):
+        raise ValueError(f"FEATUREBENCH_PLATFORM is {platform!r}: set it to local or kubernetes")
+    return platform
 
 
 def results_asset(benchmark: str) -> Asset:
