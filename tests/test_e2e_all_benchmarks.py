@@ -4,15 +4,11 @@ scaled-down local profile. qwen3-32b-kv-routing has its own, fuller test (test_e
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from featurebench import layout
-from featurebench.cli import airflow_env, ensure_airflow_db, find_run_id
+from featurebench.cli import airflow_env, dags_test, ensure_airflow_db, find_run_id
 from featurebench.spec import load_all
 from featurebench.store import Store
 from test_e2e_local import processes_mentioning
@@ -27,10 +23,8 @@ def test_benchmark_dag_runs_locally(benchmark, tmp_path, monkeypatch):
     env = airflow_env()
     ensure_airflow_db(env)
     when = dt.datetime(2026, 11, 9, 3, 0, tzinfo=dt.timezone.utc)
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), "dags", "test", benchmark, when.isoformat(),
-         "-c", json.dumps({"platform": "local"})],
-        env=env, capture_output=True, text=True, timeout=1200,
+    proc = dags_test(
+        benchmark, when, {"platform": "local"}, env, capture_output=True, text=True, timeout=1200,
     )
     assert not processes_mentioning(str(tmp_path / "work")), "a process of the run outlived it"
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]

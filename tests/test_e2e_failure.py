@@ -4,12 +4,8 @@ deploys, and the run is marked failed (no half-result is published)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-from featurebench.cli import airflow_env, ensure_airflow_db
+from featurebench.cli import airflow_env, dags_test, ensure_airflow_db
 from test_e2e_local import processes_mentioning
 
 BENCHMARK = "qwen3-32b-kv-routing"
@@ -22,10 +18,8 @@ def test_a_failing_load_still_tears_down(tmp_path, monkeypatch):
     env = airflow_env()
     ensure_airflow_db(env)
     when = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.timezone.utc)
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), "dags", "test", BENCHMARK, when.isoformat(),
-         "-c", json.dumps({"platform": "local", "trials": 1})],
-        env=env, capture_output=True, text=True, timeout=900,
+    proc = dags_test(
+        BENCHMARK, when, {"platform": "local", "trials": 1}, env, capture_output=True, text=True, timeout=900,
     )
     log = proc.stdout + proc.stderr
     assert not processes_mentioning(str(tmp_path / "work")), "the engine outlived the failed run"

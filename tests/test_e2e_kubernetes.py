@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from featurebench import layout
-from featurebench.cli import airflow_env, ensure_airflow_db, find_run_id
+from featurebench.cli import airflow_env, dags_test, ensure_airflow_db, find_run_id
 from featurebench.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,10 +44,9 @@ def test_kv_routing_dag_on_kubernetes_leaves_nothing(moto_endpoint, tmp_path, mo
         fake.aiperf_uploader(results, RECORDED)
         env = airflow_env()
         ensure_airflow_db(env)
-        proc = subprocess.run(
-            [str(Path(sys.executable).with_name("airflow")), "dags", "test", BENCHMARK, when.isoformat(),
-             "-c", json.dumps({"platform": "kubernetes", "trials": 2})],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
+        proc = dags_test(
+            BENCHMARK, when, {"platform": "kubernetes", "trials": 2}, env,
+            cwd=REPO, capture_output=True, text=True, timeout=900,
         )
         log = proc.stdout + proc.stderr
         assert proc.returncode == 0, log[-6000:]

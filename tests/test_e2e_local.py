@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from featurebench import layout
-from featurebench.cli import airflow_env, ensure_airflow_db, find_run_id
+from featurebench.cli import airflow_env, dags_test, ensure_airflow_db, find_run_id
 from featurebench.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,10 +59,8 @@ def test_kv_routing_dag_end_to_end_on_s3(s3_results, monkeypatch):
     ensure_airflow_db(env)
     when = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
     conf = {"platform": "local", "trials": 2}
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), "dags", "test", BENCHMARK, when.isoformat(),
-         "-c", json.dumps(conf)],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=1500,
+    proc = dags_test(
+        BENCHMARK, when, conf, env, cwd=REPO, capture_output=True, text=True, timeout=1500,
     )
     log = proc.stdout + proc.stderr
     run_id = layout.safe_run_id(find_run_id(BENCHMARK, when, env) or "run-not-found")
@@ -80,9 +75,9 @@ def test_kv_routing_dag_end_to_end_on_s3(s3_results, monkeypatch):
     trace_rows = sum(1 for _ in open(REPO / "include/traces/qwen3-32b-kv-routing/local.jsonl"))
     for arm in ("agg-round-robin", "disagg-kv-router"):
         for trial in (1, 2):
-            table = store.read_table(layout.requests_key(BENCHMARK, when.date().isoformat(), run_id, arm, "replay", trial))
-            assert table.num_rows == trace_rows, f"{arm} trial {trial}: one row per replayed request"
-            assert store.read_metadata(layout.requests_key(BENCHMARK, when.date().isoformat(), run_id, arm, "replay", trial))
+            key = layout.requests_key(BENCHMARK, when.date().isoformat(), run_id, arm, "replay", trial)
+            assert store.read_table(key).num_rows == trace_rows, f"{arm} trial {trial}: one row per replayed request"
+            assert store.read_metadata(key)
     comparison = store.read_table(f"{prefix}/comparison.parquet").to_pandas()
     assert {"metric", "delta_pct", "verdict"} <= set(comparison.columns)
     assert store.exists(f"{prefix}/report.md") and store.exists(f"{prefix}/report.html")

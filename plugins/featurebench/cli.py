@@ -37,9 +37,16 @@ def airflow_env() -> dict[str, str]:
     return env
 
 
-def airflow(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    airflow_bin = Path(sys.executable).with_name("airflow")
-    return subprocess.run([str(airflow_bin), *args], env=env or airflow_env(), check=check)
+AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))  # this environment's Airflow CLI
+
+
+def dags_test(
+    benchmark: str, when: dt.datetime, conf: dict, env: dict[str, str], **kwargs
+) -> subprocess.CompletedProcess:
+    """One run of the benchmark's real DAG, in process (`airflow dags test`), at logical date `when`."""
+    return subprocess.run(
+        [AIRFLOW_BIN, "dags", "test", benchmark, when.isoformat(), "-c", json.dumps(conf)], env=env, **kwargs
+    )
 
 
 def ensure_airflow_db(env: dict[str, str]) -> None:
@@ -49,10 +56,7 @@ def ensure_airflow_db(env: dict[str, str]) -> None:
     stamp = Path(env["AIRFLOW_HOME"]) / ".migrated"
     if stamp.exists() and stamp.read_text() == __version__:
         return
-    subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-        env=env, check=True, stdout=subprocess.DEVNULL,
-    )
+    subprocess.run([AIRFLOW_BIN, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     stamp.write_text(__version__)
 
 
@@ -89,11 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         conf["image_tag"] = args.image_tag
     if args.dry_run:
         conf["dry_run"] = True
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), "dags", "test", args.benchmark, when.isoformat(),
-         "-c", json.dumps(conf)],
-        env=env,
-    )
+    proc = dags_test(args.benchmark, when, conf, env)
     run_id = find_run_id(args.benchmark, when, env)
     if run_id:
         print_run_summary(run_prefix(args.benchmark, when.date().isoformat(), safe_run_id(run_id)))
@@ -103,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def find_run_id(benchmark: str, logical_date: dt.datetime, env: dict[str, str]) -> str | None:
     """The Airflow run id of the run with this logical date (`dags test` names runs after the submit time)."""
     out = subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), "dags", "list-runs", benchmark, "-o", "json"],
+        [AIRFLOW_BIN, "dags", "list-runs", benchmark, "-o", "json"],
         env=env, capture_output=True, text=True,
     ).stdout
     listing = next((line for line in reversed(out.splitlines()) if line.startswith("[")), "[]")

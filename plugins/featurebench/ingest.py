@@ -20,17 +20,16 @@ log = logging.getLogger(__name__)
 SKIPPED_ARTIFACTS = {"inputs.json", "profile_export_raw.jsonl"}
 
 
-def trial_metadata(run: RunContext, resolved: ResolvedSpec, arm: str, artifacts: Path) -> dict[str, str]:
-    from featurebench.results import parquet_metadata, read_aiperf_summary
+def trial_metadata(run: RunContext, resolved: ResolvedSpec, arm: str, aiperf_summary: dict) -> dict[str, str]:
+    from featurebench.results import parquet_metadata
 
-    summary = read_aiperf_summary(artifacts)
     return parquet_metadata(
         resolved,
         run,
         arm=arm,
         trace_sha256=_trace_sha256(run, resolved),
         engine_version=_engine_version(run),
-        aiperf_version=str(summary.get("aiperf_version", "unknown")),
+        aiperf_version=str(aiperf_summary.get("aiperf_version", "unknown")),
     )
 
 
@@ -43,9 +42,9 @@ def store_trial(
 
     spec = resolved.spec
     keys = (run.benchmark, run.date, run.run_id, arm, point, trial)
-    metadata = trial_metadata(run, resolved, arm, artifacts)
+    aiperf_summary = read_aiperf_summary(artifacts)  # read once: metadata and the summary row both use it
+    metadata = trial_metadata(run, resolved, arm, aiperf_summary)
     requests = ingest_records(Path(artifacts) / "profile_export.jsonl", goodput=spec.goodput)
-    aiperf_summary = read_aiperf_summary(artifacts)
     summary = summarize_trial(requests, duration_s=None, gpus=spec.arm(arm).gpus, aiperf_summary=aiperf_summary)
     summary = {"arm": arm, "point": point, "trial": trial, **summary}
 
@@ -61,7 +60,8 @@ def store_trial(
         "%s %s trial %d: %d requests (%d failed) -> %s",
         arm, point, trial, summary.get("requests", 0), summary.get("errors", 0), store.uri(layout.requests_key(*keys)),
     )
-    return {k: summary.get(k) for k in ("arm", "point", "trial", "requests", "errors", "ttft_ms_p50", "credit_to_start_ms_p99")}
+    keys = ("arm", "point", "trial", "requests", "errors", "ttft_ms_p50", "credit_to_start_ms_p99")
+    return {k: summary.get(k) for k in keys}
 
 
 def _trace_sha256(run: RunContext, resolved: ResolvedSpec) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from featurebench.layout import run_prefix
@@ -40,7 +40,6 @@ class RunContext:
     dry_run: bool = False
     simulated: bool = True
     namespace: str = "featurebench"
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
