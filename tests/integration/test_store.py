@@ -13,7 +13,7 @@ import pytest
 from featurebench.layout import requests_key
 from featurebench.results.store import Store, check_no_secrets
 
-ARTIFACTS = Path(__file__).parent / "fixtures" / "aiperf_mocker_timeouts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "fixtures" / "aiperf_mocker_timeouts"
 KEY = requests_key("bench-a", "2026-11-26", "manual-1", "baseline", "c4", 1)
 TABLE = pa.table({"request_id": ["a", "b", "c"], "ttft_ms": [1.0, 2.0, 3.0]})
 META = {"featurebench.spec_version": "2026-11-01", "featurebench.platform": "local"}
