@@ -29,12 +29,47 @@ TRACES_DIR = REPO_ROOT / "include" / "traces"
 # which was most of the DAG file's parse time
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Patterns are anchored for JSON Schema (the trigger form) and must be applied with `fullmatch`: `$` alone
+# also matches before a trailing newline ("1.3.1\n"), and a newline in a value breaks manifests and paths.
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
-LOAD_POINT = re.compile(r"^(c[1-9][0-9]{0,4}|replay(-x[0-9]+(\.[0-9]+)?)?)$")
+# replay-xK: a speed-up K > 0 (AIPerf refuses 0); cN: concurrency 1..99999
+REPLAY_POINT = r"^replay(-x([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*))?$"
+LOAD_POINT = re.compile(r"^(c[1-9][0-9]{0,4}|" + REPLAY_POINT[1:-1] + r")$")
+MAX_TRIALS = 10  # per load point, in a spec and in the trigger form: each trial is a load run and a Job
+MAX_LOAD_POINTS = 16  # per arm: points x trials x arms is how many load runs (and manifests) a run makes
 
 
 class SpecError(ValueError):
     """A spec file that cannot be used; the message names the file and the field."""
+
+
+class _UniqueKeyLoader(_YAML_LOADER):
+    """The safe loader, refusing a key given twice in one mapping (YAML would silently keep the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:  # the mapping's own keys; `<<` merges may be overridden, as YAML says
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_levels(levels: list[int] | None, what: str) -> None:
+    """Concurrency levels: each positive, none twice (a repeated point would overwrite the other's results)."""
+    if not levels:
+        return
+    if any(c <= 0 for c in levels):
+        raise ValueError(f"{what} levels must be positive: {levels}")
+    if len(set(levels)) != len(levels):
+        raise ValueError(f"{what} levels repeat: {levels}")
+    if len(levels) > MAX_LOAD_POINTS:
+        raise ValueError(f"{what}: at most {MAX_LOAD_POINTS} levels, got {len(levels)}")
 
 
 class Strict(BaseModel):
@@ -69,7 +104,7 @@ class Hardware(Strict):
         unknown = set(self.pools) - set(self.gpu_types)
         if unknown:
             raise ValueError(f"pools names GPU types that are not gpu/gpu_choices: {sorted(unknown)}")
-        bad = [p for p in self.pools.values() if not re.match(SLUG, p)]
+        bad = [p for p in self.pools.values() if not re.fullmatch(SLUG, p)]
         if bad:
             raise ValueError(f"pool names must be slugs: {bad}")
         return self
@@ -142,7 +177,7 @@ class ComputeResources(Strict):
     @field_validator("custom")
     @classmethod
     def _quantities(cls, custom: dict[str, str]) -> dict[str, str]:
-        bad = {k: v for k, v in custom.items() if not re.match(QUANTITY, v)}
+        bad = {k: v for k, v in custom.items() if not re.fullmatch(QUANTITY, v)}
         if bad:
             raise ValueError(f"not resource quantities: {bad}")
         return custom
@@ -284,6 +319,7 @@ class Arm(Strict):
 
     @model_validator(mode="after")
     def _gpus_add_up(self) -> Arm:
+        _check_levels(self.concurrency, "concurrency")
         if self.deploy.gpus != self.gpus:
             raise ValueError(f"gpus is {self.gpus} but the workers ask for {self.deploy.gpus}")
         return self
@@ -313,21 +349,20 @@ class Traffic(Strict):
 class Load(Strict):
     mode: Literal["fixed_schedule", "concurrency"]
     concurrency: list[int] = []  # closed-loop load points
-    concurrency_per_gpu: int | None = None  # topology benchmarks: concurrency = this x the arm's GPUs
-    request_count: int | None = None
-    requests_per_concurrency: int | None = None  # request count = this x concurrency
-    duration_s: int | None = None  # benchmark duration instead of a request count
-    ramp_s: int | None = None
+    concurrency_per_gpu: int | None = Field(default=None, gt=0)  # topology: concurrency = this x the arm's GPUs
+    request_count: int | None = Field(default=None, gt=0)
+    requests_per_concurrency: int | None = Field(default=None, gt=0)  # request count = this x concurrency
+    duration_s: int | None = Field(default=None, gt=0)  # benchmark duration instead of a request count
+    ramp_s: int | None = Field(default=None, ge=0)
     extra_inputs: dict[str, Any] = {}
     random_seed: int = 42
-    request_timeout_s: int = 1200
+    request_timeout_s: int = Field(default=1200, gt=0)
 
     @model_validator(mode="after")
     def _points(self) -> Load:
         if self.mode == "concurrency" and not (self.concurrency or self.concurrency_per_gpu):
             raise ValueError("closed-loop load needs `concurrency` or `concurrency_per_gpu`")
-        if any(c <= 0 for c in self.concurrency):
-            raise ValueError("concurrency levels must be positive")
+        _check_levels(self.concurrency, "concurrency")
         return self
 
 
@@ -357,6 +392,9 @@ class Comparison(Strict):
     practical_threshold_pct: float = Field(default=5.0, ge=0)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     per_gpu: bool = False  # topology benchmarks: read throughput per GPU first
+    # A trial whose share of failed requests exceeds this is INVALID and never feeds a verdict: an engine that
+    # crashed mid-load leaves only its fast survivors to measure. A ratio, as AIPerf's --failed-request-threshold.
+    failed_request_threshold: float = Field(default=0.05, ge=0, le=1)
 
 
 class LocalProfile(Strict):
@@ -368,7 +406,7 @@ class LocalProfile(Strict):
     max_num_seqs: int | None = None
     traffic: Traffic
     load: Load
-    trials: int = Field(default=2, gt=0)
+    trials: int = Field(default=2, gt=0, le=MAX_TRIALS)
     warmup: Warmup = Warmup()
     arms: dict[str, LocalArm] = {}  # per-arm override of Arm.local (rarely needed)
 
@@ -379,11 +417,12 @@ class Schedule(Strict):
     @field_validator("cron")
     @classmethod
     def _weekly(cls, cron: str) -> str:
+        from croniter import croniter  # what Airflow's CronTriggerTimetable parses the expression with
+
         parts = cron.split()
-        if len(parts) != 5 or parts[2:4] != ["*", "*"] or not parts[4].isdigit() or not all(
-            p.isdigit() for p in parts[:2]
-        ):
-            raise ValueError(f"{cron!r} is not a weekly cron ('M H * * D', one day of the week)")
+        weekly = len(parts) == 5 and parts[2:4] == ["*", "*"] and all(p.isdigit() for p in (parts[0], parts[1], parts[4]))
+        if not weekly or not croniter.is_valid(cron) or int(parts[0]) > 59 or int(parts[1]) > 23 or int(parts[4]) > 7:
+            raise ValueError(f"{cron!r} is not a weekly cron ('M H * * D': minute 0-59, hour 0-23, one day 0-7)")
         return cron
 
 
@@ -408,7 +447,7 @@ class BenchmarkSpec(Strict):
     traffic: Traffic
     load: Load
     # 6 trials detect a 5% p50 TTFT shift 84% of the time at 2% trial-to-trial CV; 3 only 41% (tests/test_stats.py)
-    trials: int = Field(default=6, gt=0)
+    trials: int = Field(default=6, gt=0, le=MAX_TRIALS)
     warmup: Warmup = Warmup()
     goodput: Goodput | None = None
     arms: list[Arm] = Field(min_length=2)
@@ -497,10 +536,14 @@ class SpecFile:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        text = self.path.read_text()
-        self.sha256 = hashlib.sha256(text.encode()).hexdigest()
+        data = self.path.read_bytes()
+        self.sha256 = hashlib.sha256(data).hexdigest()
         try:
-            raw = yaml.load(text, Loader=_YAML_LOADER)
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"{self.path}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
+        try:
+            raw = yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
             raise SpecError(f"{self.path}: not valid YAML: {exc}") from exc
         if not isinstance(raw, dict):
@@ -550,6 +593,8 @@ def load_all(directory: Path = BENCHMARKS_DIR) -> tuple[dict[str, SpecFile], dic
     """Every spec in the folder; a broken file is reported in `errors` and does not stop the others."""
     specs: dict[str, SpecFile] = {}
     errors: dict[str, str] = {}
+    for path in sorted(Path(directory).glob("*.yml")):  # would be ignored silently otherwise
+        errors[str(path)] = f"{path}: spec files end in .yaml; rename it to {path.stem}.yaml"
     for path in sorted(Path(directory).glob("*.yaml")):
         try:
             specs[path.stem] = SpecFile(path)

@@ -14,12 +14,11 @@ import re
 
 from featurebench.layout import safe_run_id
 from featurebench.run import RunContext, results_root
-from featurebench.spec import LOAD_POINT, ResolvedSpec, SpecError, load_spec
+from featurebench.spec import LOAD_POINT, MAX_TRIALS, ResolvedSpec, SpecError, load_spec
 
 log = logging.getLogger(__name__)
 
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-MAX_TRIALS = 10
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # fullmatch: `$` lets a trailing newline by
 FORM_FIELDS = ("platform", "gpu_type", "arms", "load_points", "trials", "image_tag", "dry_run")
 
 
@@ -37,6 +36,8 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
     """Check trigger-form values against the spec; return them normalised. Errors say what and why."""
     spec = resolved.spec
     problems: list[str] = []
+    if not isinstance(params, dict):
+        raise ParamError(f"{spec.id}: trigger parameters must be a JSON object, not {type(params).__name__}")
 
     # A typo in a trigger conf ({"trail": 3}) would otherwise be ignored silently.
     unknown_keys = sorted(set(params) - set(FORM_FIELDS))
@@ -52,7 +53,10 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
         problems.append(f"gpu_type {gpu_type!r}: this benchmark runs on {spec.hardware.gpu_types}")
 
     arm_names = [a.name for a in spec.arms]
-    arms = list(params.get("arms") or arm_names)
+    arms = params.get("arms") or arm_names
+    if not isinstance(arms, list):
+        problems.append(f"arms {arms!r}: a list of arm names, from {arm_names}")
+        arms = arm_names
     unknown = [a for a in arms if a not in arm_names]
     if unknown:
         problems.append(f"arms {unknown}: unknown; this benchmark has {arm_names}")
@@ -62,10 +66,15 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
         problems.append("arms must include at least one treatment arm")
     arms = [a for a in arm_names if a in arms]  # spec order, no duplicates
 
-    points = list(params.get("load_points") or [])
+    points = params.get("load_points") or []
+    if not isinstance(points, list):
+        problems.append(f"load_points {points!r}: a list such as ['replay'] or ['c8', 'c16']")
+        points = []
     for p in points:
-        if not isinstance(p, str) or not LOAD_POINT.match(p):
-            problems.append(f"load point {p!r}: use 'replay' (trace replay) or 'c<N>' (concurrency N)")
+        if not isinstance(p, str) or not LOAD_POINT.fullmatch(p):
+            problems.append(f"load point {p!r}: use 'replay', 'replay-x<K>' (speed-up K > 0) or 'c<N>' (concurrency N)")
+    if len(set(map(repr, points))) != len(points):
+        problems.append(f"load points repeat: {points} (a repeated point would overwrite the other's results)")
     load_mode = (spec.local.load if platform == "local" else spec.load).mode
     if points and load_mode == "fixed_schedule" and any(p.startswith("c") for p in points if isinstance(p, str)):
         problems.append("this benchmark replays a trace on a fixed schedule: load points must be 'replay'")
@@ -75,7 +84,7 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
         problems.append(f"trials {trials!r}: a whole number from 1 to {MAX_TRIALS}")
 
     image_tag = params.get("image_tag")
-    if image_tag not in (None, "") and (not isinstance(image_tag, str) or not IMAGE_TAG.match(image_tag)):
+    if image_tag not in (None, "") and (not isinstance(image_tag, str) or not IMAGE_TAG.fullmatch(image_tag)):
         problems.append(f"image_tag {image_tag!r}: letters, digits, '.', '_' and '-' only (max 128)")
 
     if not isinstance(params.get("dry_run", False), bool):
