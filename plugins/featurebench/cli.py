@@ -73,26 +73,31 @@ def cmd_list(_: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def run_conf(args: argparse.Namespace) -> dict:
+    """The trigger conf of `featurebench run`: only what was given (0 and "" are given, and then refused)."""
+    conf = {"platform": args.platform}
+    for name in ("trials", "load_points", "image_tag"):
+        if getattr(args, name) is not None:
+            conf[name] = getattr(args, name)
+    if args.dry_run:
+        conf["dry_run"] = True
+    return conf
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        load_spec(args.benchmark)  # a clear error before Airflow starts
-    except SpecError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    env = airflow_env()
-    ensure_airflow_db(env)
+    from featurebench.tasks import ParamError, validate_params
+
     when = dt.datetime.combine(args.date, dt.time(12, 0), dt.timezone.utc) if args.date else (
         dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     )
-    conf = {"platform": args.platform}
-    if args.trials:
-        conf["trials"] = args.trials
-    if args.load_points:
-        conf["load_points"] = args.load_points
-    if args.image_tag:
-        conf["image_tag"] = args.image_tag
-    if args.dry_run:
-        conf["dry_run"] = True
+    conf = run_conf(args)
+    try:  # every argument checked, with the rules the first task applies, before Airflow starts
+        validate_params(load_spec(args.benchmark).resolve(when.date()), conf)
+    except (SpecError, ParamError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    env = airflow_env()
+    ensure_airflow_db(env)
     proc = dags_test(args.benchmark, when, conf, env)
     run_id = find_run_id(args.benchmark, when, env)
     if run_id:

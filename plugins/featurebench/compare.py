@@ -159,7 +159,7 @@ class ComparisonResult:
 
 
 def _point_order(point: str) -> tuple:
-    m = re.match(r"c(\d+)$", point)
+    m = re.fullmatch(r"c(\d+)", point)
     return (0, int(m.group(1)), "") if m else (1, 0, point)
 
 
@@ -321,7 +321,7 @@ def _pareto(per_arm, control, treatments):
 
 # ------------------------------------------------------------------------------------------ from a store
 
-_TRIAL_KEY = re.compile(r"arm=([^/]+)/point=([^/]+)/trial=(\d+)/requests\.parquet$")
+_TRIAL_KEY = re.compile(r"arm=([^/]+)/point=([^/]+)/trial=(\d+)/requests\.parquet\Z")
 
 
 def compare_run(store, run_prefix: str, resolved_spec, write: bool = True) -> ComparisonResult:

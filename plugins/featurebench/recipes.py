@@ -86,7 +86,7 @@ def load_pools(path: Path = RECIPES_DIR / "pools.yaml") -> dict[str, Pool]:
         pools = {name: Pool.model_validate(body) for name, body in (raw.get("pools") or {}).items()}
     except ValidationError as err:
         raise RecipeError(f"{path}: {err}") from None
-    bad = [n for n in pools if not re.match(SLUG, n)]
+    bad = [n for n in pools if not re.fullmatch(SLUG, n)]
     if bad:
         raise RecipeError(f"{path}: pool names must be slugs: {bad}")
     return pools
@@ -131,14 +131,23 @@ def load_config(path: Path = RECIPES_DIR / "pools.yaml") -> LoadConfig:
     from featurebench.store import s3_endpoint_url
 
     raw = dict((yaml.safe_load(Path(path).read_text()) or {}).get("load") or {})
-    raw.update({key: os.environ[var] for key, var in LOAD_ENV.items() if os.environ.get(var)})
-    raw.setdefault("s3_endpoint_url", None)
-    if raw["s3_endpoint_url"] is None:
-        raw["s3_endpoint_url"] = s3_endpoint_url()
+    source = {key: f"{path} `load.{key}`" for key in raw}  # where each value came from, for the error
+    for key, var in LOAD_ENV.items():
+        if os.environ.get(var):
+            raw[key], source[key] = os.environ[var], var
+    if raw.get("s3_endpoint_url") is None:
+        try:
+            raw["s3_endpoint_url"] = s3_endpoint_url()  # names its own variable, password redacted
+        except ValueError as exc:
+            raise RecipeError(f"load pod settings: {exc}") from None
+        source["s3_endpoint_url"] = "the S3 endpoint Airflow uses"
     try:
         return LoadConfig.model_validate(raw)
     except ValidationError as err:
-        raise RecipeError(f"load pod settings ({path} `load:` or {sorted(LOAD_ENV.values())}): {err}") from None
+        # never the input values: an endpoint URL may carry a password
+        problems = "; ".join(f"{e['loc'][0]} (from {source.get(str(e['loc'][0]), 'the default')}): {e['msg']}"
+                             for e in err.errors())
+        raise RecipeError(f"load pod settings: {problems}") from None
 
 
 # ------------------------------------------------------------------------------------------ templates
@@ -205,7 +214,7 @@ def dns_name(base: str, suffix: str, limit: int = 63) -> str:
     if room < 1:
         raise RecipeError(f"name suffix {suffix!r} leaves no room within {limit} characters")
     name = f"{base[:room].rstrip('-')}-{suffix}"
-    if not DNS_LABEL.match(name):
+    if not DNS_LABEL.fullmatch(name):
         raise RecipeError(f"{name!r} is not a DNS-1123 label")
     return name
 
@@ -233,16 +242,16 @@ def validate_overrides(resolved: ResolvedSpec, overrides: dict) -> dict:
         raise RecipeError(f"{spec.id}: unknown override(s) {sorted(unknown)}; known: {sorted(known)}")
     problems = []
     tag = overrides.get("image_tag")
-    if tag is not None and (not isinstance(tag, str) or not IMAGE_TAG.match(tag)):
+    if tag is not None and (not isinstance(tag, str) or not IMAGE_TAG.fullmatch(tag)):
         problems.append(f"image_tag {tag!r}: letters, digits, '.', '_' and '-' only (max 128)")
     gpu = overrides.get("gpu_type")
     if gpu is not None and gpu not in spec.hardware.gpu_types:
         problems.append(f"gpu_type {gpu!r}: this benchmark runs on {spec.hardware.gpu_types}")
     ns = overrides.get("namespace")
-    if ns is not None and (not isinstance(ns, str) or len(ns) > 63 or not DNS_LABEL.match(ns)):
+    if ns is not None and (not isinstance(ns, str) or len(ns) > 63 or not DNS_LABEL.fullmatch(ns)):
         problems.append(f"namespace {ns!r}: a DNS-1123 label (lower-case letters, digits, '-'; max 63)")
     image = overrides.get("aiperf_image")
-    if image is not None and (not isinstance(image, str) or not IMAGE_REF.match(image)):
+    if image is not None and (not isinstance(image, str) or not IMAGE_REF.fullmatch(image)):
         problems.append(f"aiperf_image {image!r}: an image reference with an explicit tag")
     if problems:
         raise RecipeError(f"{spec.id}: invalid values:\n  - " + "\n  - ".join(problems))
@@ -253,7 +262,7 @@ def _check_run(resolved: ResolvedSpec, run: RunContext) -> None:
     """The run's form-derived values and labels must be safe before they are put into manifests."""
     validate_overrides(resolved, {"image_tag": run.image_tag, "gpu_type": run.gpu_type, "namespace": run.namespace})
     for key, value in run.labels("x").items():
-        if len(value) > 63 or not LABEL_VALUE.match(value):
+        if len(value) > 63 or not LABEL_VALUE.fullmatch(value):
             raise RecipeError(f"label {key}={value!r} is not a valid Kubernetes label value (max 63 chars)")
     if run.benchmark != resolved.spec.id:
         raise RecipeError(f"run is for {run.benchmark!r} but the spec is {resolved.spec.id!r}")

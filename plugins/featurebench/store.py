@@ -46,11 +46,32 @@ def check_no_secrets(metadata: dict[str, str]) -> None:
             raise ValueError(f"metadata value of {key!r} looks like a secret; refusing to write it")
 
 
+def redact_url(url: str) -> str:
+    """The URL with any user:password@ replaced, fit for an error message or a log line."""
+    parsed = urlparse(url)
+    return parsed._replace(netloc=f"***@{parsed.hostname or ''}" + (f":{parsed.port}" if parsed.port else "")).geturl() \
+        if "@" in parsed.netloc else url
+
+
 def s3_endpoint_url() -> str | None:
-    """The S3 endpoint: ours first, then the variables boto3 itself honours; None means AWS."""
+    """The S3 endpoint: ours first, then the variables boto3 itself honours; None means AWS.
+
+    An endpoint with credentials in it (http://user:password@host) is refused: it would be copied into logs and
+    manifests. Credentials come from the AWS chain."""
     for name in (ENDPOINT_ENV, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
-        if os.environ.get(name):
-            return os.environ[name]
+        url = os.environ.get(name)
+        if url:
+            try:
+                parsed = urlparse(url)
+                ok = parsed.scheme in ("http", "https") and parsed.hostname and "@" not in parsed.netloc
+                parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{name}={redact_url(url)!r}: give http(s)://host[:port] without user:password@ "
+                                 "(credentials come from the AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                                 "a profile or a role)")
+            return url
     return None
 
 

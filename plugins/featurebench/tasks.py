@@ -138,12 +138,15 @@ def resolve_config(
         dry_run=p["dry_run"],
         simulated=local,
     )
-    manifests = _render_all(resolved, run)
+    # A local run deploys no manifest: rendering them would only add failure modes (cluster settings) it never
+    # uses. A dry run renders them on either platform, since checking them is what it is for.
+    manifests = _render_all(resolved, run) if not local or run.dry_run else []
     log.info(
         "%s: version %s (in force on %s), platform %s, arms %s, points %s, %d trial(s), image tag %s, %d manifests",
         benchmark, run.spec_version, day, run.platform, run.arms, points, trials, run.image_tag, len(manifests),
     )
-    _store(run).write_text(f"{run.prefix}/manifests.yaml", _yaml_documents(manifests))
+    if manifests:
+        _store(run).write_text(f"{run.prefix}/manifests.yaml", _yaml_documents(manifests))
     # run.json: the resolved configuration of this run, readable without Airflow (backfills, trends, audits)
     _store(run).write_text(f"{run.prefix}/run.json", json.dumps(run.to_dict(), indent=2, sort_keys=True))
     return run.to_dict()

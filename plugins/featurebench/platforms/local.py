@@ -41,6 +41,21 @@ class LocalPlatformError(RuntimeError):
     """A local engine or load run that failed; the message quotes the relevant log tail."""
 
 
+# ---------------------------------------------------------------- child environments
+
+# What the engine and AIPerf inherit from ours; everything else (AWS_SECRET_ACCESS_KEY, HF_TOKEN, Airflow's
+# connections, ...) stays with Airflow. Neither needs a credential: the model is local, the store is ours.
+_INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+
+
+def child_env(extra: dict[str, str], prefix: str) -> dict[str, str]:
+    """A child process's whole environment: the basics, the tool's own settings (variables starting with
+    `prefix`, e.g. DYN_LOG), then `extra`."""
+    env = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith(prefix)}
+    env.update(extra)
+    return env
+
+
 # ---------------------------------------------------------------- process bookkeeping (Linux /proc)
 
 
@@ -174,8 +189,7 @@ class LocalPlatform:
             (arm_dir / sub).mkdir()
         logs = arm_dir / "logs"
         logs.mkdir(exist_ok=True)
-        env = {
-            **os.environ,
+        env = child_env({
             "DYN_FILE_KV": str(arm_dir / "kvstore"),
             "DYN_DISCOVERY_BACKEND": "file",
             "DYN_TCP_RPC_HOST": "127.0.0.1",
@@ -186,7 +200,7 @@ class LocalPlatform:
             "HF_HUB_OFFLINE": "1",
             "HF_HOME": str(arm_dir / "home" / "hf"),
             "TRANSFORMERS_OFFLINE": "1",
-        }
+        }, prefix="DYN_")
         router_mode = local.router_mode or deploy.router_mode
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
@@ -293,7 +307,7 @@ class LocalPlatform:
                              platform="local", aiperf_bin=aiperf_bin())
         # One AIPerf cache for every run: its dataset cache is keyed by trace bytes, tokenizer and seed, so only the
         # first run synthesises each trial's prompts (~10-15 s of idle deployment per trial on 2 cores)
-        env = {**os.environ, **aiperf_env(hf_home=endpoint["hf_home"], cache_dir=work_root() / "aiperf-cache")}
+        env = child_env(aiperf_env(hf_home=endpoint["hf_home"], cache_dir=work_root() / "aiperf-cache"), "AIPERF_")
         log = trial_dir / "aiperf.log"
         proc = _start(cmd, env, log, f"aiperf-{point}-{trial}")
         state = _read_state(arm_dir) or {"processes": []}
