@@ -39,6 +39,7 @@ METRICS: list[tuple[str, tuple[str, ...], str, str]] = [
 # server saw, so the trial measures the client, not the server.
 MAX_CLIENT_LAG_P99_MS = 50.0  # credit_to_start p99; AIPerf measured 8 ms healthy, 126 ms near its limit
 MAX_RATE_SHORTFALL_PCT = 5.0  # achieved start rate below the issued (or requested) rate
+FAILED_REQUEST_THRESHOLD = 0.05  # default of spec comparison.failed_request_threshold (AIPerf's ratio convention)
 MIN_SLICE_REQUESTS = 30  # one trial per arm: time slices need this many requests each
 N_SLICES = 5
 PLOT_SAMPLE = 20_000  # requests kept per arm and point for the distribution plots
@@ -95,15 +96,26 @@ def trial_metrics(table, gpus: int = 1) -> dict[tuple[str, str], float]:
     return {key: np.nan if summary.get(name) is None else float(summary[name]) for key, name in _SUMMARY_KEYS.items()}
 
 
-def trial_health(table, requested_rps: float | None = None) -> tuple[bool, list[str]]:
-    """VALID/INVALID for the load generator of one trial, with the reasons it failed.
+class ComparisonInputError(ValueError):
+    """Results that cannot be compared (one arm, no shared load point, one folder on both sides); says which."""
+
+
+def trial_health(table, requested_rps: float | None = None,
+                 failed_request_threshold: float = FAILED_REQUEST_THRESHOLD) -> tuple[bool, list[str]]:
+    """VALID/INVALID for one trial, with the reasons it failed.
 
     INVALID when the client released requests late (credit_to_start p99 above MAX_CLIENT_LAG_P99_MS) or when the
     achieved start rate fell more than MAX_RATE_SHORTFALL_PCT short of the requested rate (or, without one, of the
-    rate at which the scheduler issued credits). Either way the server saw less load than the point claims.
+    rate at which the scheduler issued credits): either way the server saw less load than the point claims. Also
+    INVALID when more than `failed_request_threshold` of the requests failed (requests AIPerf itself cancelled at
+    the end of a timed run do not count): the survivors of a crashed engine are not its latency.
     """
     table = _to_arrow(table)
     reasons = []
+    failed = int(np.count_nonzero(~_np(table, "ok", bool) & ~_np(table, "cancelled", bool)))
+    if table.num_rows and failed / table.num_rows > failed_request_threshold:
+        reasons.append(f"errors: {failed} of {table.num_rows} requests failed "
+                       f"({failed / table.num_rows:.0%} > {failed_request_threshold:.0%})")
     lag = np.maximum(_np(table, "credit_to_start_ms"), 0.0)
     lag = lag[~np.isnan(lag)]
     if len(lag) and (p99 := float(np.percentile(lag, 99))) > MAX_CLIENT_LAG_P99_MS:
@@ -182,6 +194,7 @@ def compare_arms(
     primary_metrics: list[str] | tuple[str, ...] = (),
     requested_rps: Mapping[str, float] | None = None,
     keep_distributions: bool = True,
+    failed_request_threshold: float = FAILED_REQUEST_THRESHOLD,
 ) -> ComparisonResult:
     """Compare every treatment arm against `control` at every load point both ran.
 
@@ -190,16 +203,27 @@ def compare_arms(
     """
     import pandas as pd
 
+    from featurebench.results import mark_corrupt
+
     arms = sorted({k[0] for k in tables})
     if control not in arms:
-        raise ValueError(f"no results for the control arm {control!r}; arms with results: {arms}")
+        raise ComparisonInputError(f"no results for the control arm {control!r}; arms with results: {arms}")
     treatments = [a for a in arms if a != control]
+    if not treatments:
+        raise ComparisonInputError(f"only the control arm {control!r} has results: nothing to compare it with")
+    points_of = {a: sorted({p for arm, p, _ in tables if arm == a}, key=_point_order) for a in arms}
+    for t in treatments:
+        if not set(points_of[t]) & set(points_of[control]):
+            raise ComparisonInputError(f"arm {t!r} ran load points {points_of[t]}, the control {control!r} ran "
+                                       f"{points_of[control]}: no load point to compare at")
+    # corrupt latencies (negative, infinite, NaN) count as errors here too, whoever wrote the table
+    tables = {k: mark_corrupt(_to_arrow(t))[0] for k, t in tables.items()}
     by_cell: dict[tuple[str, str], list] = {}
     validity, distributions = [], {}
     rng = np.random.default_rng(0)
     for (arm, point, trial), table in sorted(tables.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         table = _to_arrow(table)
-        valid, reasons = trial_health(table, (requested_rps or {}).get(point))
+        valid, reasons = trial_health(table, (requested_rps or {}).get(point), failed_request_threshold)
         errors = int(table.num_rows - np.count_nonzero(_np(table, "ok", bool)))
         validity.append(dict(arm=arm, point=point, trial=trial, valid=valid, reasons="; ".join(reasons),
                              requests=table.num_rows, errors=errors))
@@ -335,11 +359,12 @@ def compare_run(store, run_prefix: str, resolved_spec, write: bool = True) -> Co
         if m:
             tables[(m.group(1), m.group(2), int(m.group(3)))] = store.read_table(key)
     if not tables:
-        raise FileNotFoundError(f"no requests.parquet under {run_prefix}")
+        raise FileNotFoundError(f"no requests.parquet under {store.uri(run_prefix)}")
     result = compare_arms(
         tables, control=spec.control.name, gpus={a.name: a.gpus for a in spec.arms},
         threshold_pct=spec.comparison.practical_threshold_pct, confidence=spec.comparison.confidence,
         primary_metrics=spec.comparison.primary_metrics,
+        failed_request_threshold=spec.comparison.failed_request_threshold,
     )
     if write:
         meta = {"spec_version": resolved_spec.version.version, "spec_sha256": resolved_spec.source_sha256}
@@ -384,6 +409,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-treatment", type=int, default=1)
     p.add_argument("--threshold-pct", type=float, default=5.0)
     p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--failed-request-threshold", type=float, default=FAILED_REQUEST_THRESHOLD, metavar="RATIO",
+                   help="a trial with a larger share of failed requests is INVALID (AIPerf's convention, 0-1)")
     p.add_argument("--goodput", nargs=2, type=float, metavar=("TTFT_MS", "ITL_MS"), help="SLOs for goodput")
     p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     p.add_argument("--report-dir", type=Path, help="also write report.md / report.html here")
@@ -404,15 +431,22 @@ def compare_cli(argv: list[str] | None = None) -> int:
             from featurebench.spec import Goodput
 
             goodput = Goodput(ttft_ms=args.goodput[0], itl_ms=args.goodput[1])
+        dirs = [d.resolve() for d in args.control + args.treatment]
+        repeated = sorted({str(d) for d in dirs if dirs.count(d) > 1})
+        if repeated:
+            print(f"error: {', '.join(repeated)} given more than once (as control and treatment, or twice in one arm): "
+                  "a folder compared with itself shows no change by construction", file=sys.stderr)
+            return 2
         try:
             tables = {("control", args.point, i): _read_artifact_dir(d, goodput) for i, d in enumerate(args.control)}
             tables |= {("treatment", args.point, i): _read_artifact_dir(d, goodput)
                        for i, d in enumerate(args.treatment)}
+            result = compare_arms(tables, "control", {"control": args.gpus_control, "treatment": args.gpus_treatment},
+                                  args.threshold_pct, args.confidence, ["ttft_p50", "ttft_p90", "itl_mean", "goodput_rps"],
+                                  failed_request_threshold=args.failed_request_threshold)
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        result = compare_arms(tables, "control", {"control": args.gpus_control, "treatment": args.gpus_treatment},
-                              args.threshold_pct, args.confidence, ["ttft_p50", "ttft_p90", "itl_mean", "goodput_rps"])
         context = dict(title="AIPerf artifact comparison", question="Treatment vs control (artifact directories)",
                        simulated=None, provenance=result.provenance,
                        arms={"control": [str(d) for d in args.control],
@@ -427,9 +461,22 @@ def compare_cli(argv: list[str] | None = None) -> int:
             return 2
         import datetime as dt
 
-        resolved = load_spec(m.group(1)).resolve(dt.date.fromisoformat(m.group(2)))
-        store = Store.from_uri(args.store)
-        result = compare_run(store, m.group(0), resolved, write=False)
+        from featurebench.spec import SpecError
+
+        try:
+            day = dt.date.fromisoformat(m.group(2))
+        except ValueError:
+            print(f"error: --run {args.run!r}: date {m.group(2)!r} is not YYYY-MM-DD", file=sys.stderr)
+            return 2
+        try:
+            resolved = load_spec(m.group(1)).resolve(day)
+            store = Store.from_uri(args.store)
+            if store.scheme == "file" and not Path(store.root).is_dir():
+                raise FileNotFoundError(f"--store {args.store!r}: no such folder")
+            result = compare_run(store, m.group(0), resolved, write=False)
+        except (SpecError, FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         from featurebench.report import simulated_from
 
         context = dict(title=resolved.spec.title, question=resolved.spec.question,

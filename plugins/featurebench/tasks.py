@@ -270,7 +270,7 @@ def headline(result, resolved: ResolvedSpec, run: RunContext) -> str:
     ]
     table = result.table
     for treatment, verdict in result.overall().items():
-        lines.append(f"{treatment}: {verdict.upper()}")
+        lines.append(verdict_line(result, treatment, verdict))
         for _, row in table[(table.treatment == treatment) & table.primary].iterrows():
             if row.delta_pct != row.delta_pct:  # NaN: no value for this metric
                 continue
@@ -280,6 +280,26 @@ def headline(result, resolved: ResolvedSpec, run: RunContext) -> str:
                 f"{row.unit:<8} {row.delta_pct:+6.1f}%{ci} {row.verdict}"
             )
     return "\n".join(lines)
+
+
+def verdict_line(result, treatment: str, verdict: str) -> str:
+    """`<treatment>: <VERDICT>`, and on the same line why there is no verdict, or why it rests on less than
+    the trials that ran: INVALID trials (left out), or no interval possible."""
+    rows = result.table[(result.table.treatment == treatment) & result.table.primary]
+    methods = set(rows.method)
+    v = result.validity
+    invalid = v[~v.valid.astype(bool) & v.arm.isin([result.control, treatment])]
+    left_out = "; ".join(f"{r.arm} {r.point} trial {r.trial}: {r.reasons}" for r in invalid.itertuples())
+    if methods == {"invalid"}:
+        return f"{treatment}: NO VERDICT (every trial of an arm is INVALID: {left_out})"
+    notes = []
+    if "none" in methods:
+        notes.append("no interval possible: one trial per arm, too short to split into time slices")
+    elif "time-slices" in methods:
+        notes.append("one trial per arm: time slices of it stand in for trials")
+    if left_out:
+        notes.append(f"INVALID, left out: {left_out}")
+    return f"{treatment}: {verdict.upper()}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def regression_check(run_dict: dict) -> dict:
