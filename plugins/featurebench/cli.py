@@ -43,10 +43,28 @@ AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))  # this environment
 def dags_test(
     benchmark: str, when: dt.datetime, conf: dict, env: dict[str, str], **kwargs
 ) -> subprocess.CompletedProcess:
-    """One run of the benchmark's real DAG, in process (`airflow dags test`), at logical date `when`."""
+    """One run of the benchmark's real DAG, in process (`airflow dags test`), at logical date `when`.
+
+    The child dies with us (a killed `featurebench run` leaves no run behind), and records itself as the owner
+    of the engines it starts, so the janitor reaps them at once if it is killed in turn."""
+    from featurebench.platforms.local import IN_PROCESS_RUN_ENV
+
     return subprocess.run(
-        [AIRFLOW_BIN, "dags", "test", benchmark, when.isoformat(), "-c", json.dumps(conf)], env=env, **kwargs
+        [AIRFLOW_BIN, "dags", "test", benchmark, when.isoformat(), "-c", json.dumps(conf)],
+        env={**env, IN_PROCESS_RUN_ENV: "1"}, preexec_fn=_die_with_parent, **kwargs,
     )
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the parent dies (Linux prctl PR_SET_PDEATHSIG). Not SIGTERM:
+    `dags test` catches it and carries on measuring; its engines are then reaped as orphans (owner gone)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux/glibc: the janitor still reaps what a killed run leaves
 
 
 def ensure_airflow_db(env: dict[str, str]) -> None:
@@ -96,6 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (SpecError, ParamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from featurebench.platforms.local import reap_stale
+
+    for line in reap_stale(None):  # engines of earlier runs that were killed: their owner is gone
+        print(f"janitor: stopped {line}", file=sys.stderr)
     env = airflow_env()
     ensure_airflow_db(env)
     proc = dags_test(args.benchmark, when, conf, env)
@@ -103,6 +125,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if run_id:
         print_run_summary(run_prefix(args.benchmark, when.date().isoformat(), safe_run_id(run_id)))
     return proc.returncode
+
+
+def cmd_janitor(args: argparse.Namespace) -> int:
+    """Stop local engines left by crashed runs: their owner is gone, or they are older than --ttl-hours."""
+    from featurebench.platforms.local import reap_stale
+
+    ttl_s = None if args.ttl_hours is None else args.ttl_hours * 3600
+    found = reap_stale(ttl_s, dry_run=args.dry_run)
+    for line in found:
+        print(line)
+    verb = "would stop" if args.dry_run else "stopped"
+    print(f"{verb} {len(found)} process group(s) under {work_root() / 'runs'}")
+    return 0
 
 
 def find_run_id(benchmark: str, logical_date: dt.datetime, env: dict[str, str]) -> str | None:
@@ -128,6 +163,13 @@ def print_run_summary(prefix: str) -> None:
             print(f"report:  {store.uri(prefix + '/' + name)}")
     if store.exists(f"{prefix}/headline.txt"):
         print(store.read_bytes(f"{prefix}/headline.txt").decode())
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: hours, 0 or more")
+    return value
 
 
 # Subcommands whose own module parses the arguments: (module, function, help).
@@ -162,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--date", type=dt.date.fromisoformat, help="logical date (resolves the spec version in force)")
     run.add_argument("--dry-run", action="store_true", help="resolve and render only")
     run.set_defaults(func=cmd_run)
+
+    janitor = sub.add_parser("janitor", help="stop local engines that crashed runs left behind")
+    janitor.add_argument("--ttl-hours", type=_non_negative, metavar="H",
+                         help="also stop arms older than this (0: every arm); default: only runs whose owner is gone")
+    janitor.add_argument("--dry-run", action="store_true", help="only list what would be stopped")
+    janitor.set_defaults(func=cmd_janitor)
 
     for name, (_, _, text) in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)  # listed in --help; arguments go to the module

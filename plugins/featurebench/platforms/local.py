@@ -207,7 +207,8 @@ class LocalPlatform:
         endpoint = {"url": url, "model": model.served_id, "tokenizer": model.name, "hf_home": str(model.hf_home),
                     "router_mode": router_mode, "arm_dir": str(arm_dir),
                     "workers": {w.role: w.count for w in local.workers}}
-        state = {"run_id": run.run_id, "arm": arm, "created": time.time(), "endpoint": endpoint, "processes": []}
+        state = {"run_id": run.run_id, "arm": arm, "created": time.time(), "endpoint": endpoint, "processes": [],
+                 "owner": run_owner()}
         _write_state(arm_dir, state)
 
         py, lp = dynamo_python(), spec.local
@@ -387,16 +388,42 @@ def teardown_arm_dir(arm_dir: Path) -> list[str]:
     return stopped
 
 
-def reap_stale(older_than_s: float, root: Path | None = None) -> list[str]:
-    """Janitor: stop the processes of every local arm whose state file is older than `older_than_s`
-    (a run that crashed before its teardown). Only recorded process groups are touched."""
+# Set by featurebench.cli.dags_test: every task of the run executes inside that one `airflow dags test` process,
+# so the run is alive exactly as long as it is. (Under a scheduler no single process owns a run: TTL only.)
+IN_PROCESS_RUN_ENV = "FEATUREBENCH_IN_PROCESS_RUN"
+
+
+def run_owner() -> dict | None:
+    """The process whose life is the run's (pid + start time, so a reused pid is not mistaken for it)."""
+    if os.environ.get(IN_PROCESS_RUN_ENV) != "1":
+        return None
+    stat = _proc_stat(os.getpid())
+    return {"pid": os.getpid(), "start_ticks": stat[3] if stat else -1}
+
+
+def reap_stale(older_than_s: float | None, root: Path | None = None, dry_run: bool = False) -> list[str]:
+    """Janitor: stop the processes of every local arm whose run crashed before its teardown: its recorded owner
+    process is gone (whatever the age), or its state file is older than `older_than_s` (None: owner check only).
+    Only recorded process groups are touched. With dry_run, only list what would be stopped."""
     root = Path(root) if root else work_root() / "runs"
     stopped = []
     now = time.time()
-    for state_file in root.glob(f"**/arm=*/{STATE}"):
+    for state_file in sorted(root.glob(f"**/arm=*/{STATE}")):
         state = _read_state(state_file.parent)
-        if not state or not (state.get("processes") or state.get("load")):
+        procs = (state or {}).get("load", []) + (state or {}).get("processes", [])
+        if not [p for p in procs if _group_members(p)]:
             continue
-        if now - state.get("created", state_file.stat().st_mtime) >= older_than_s:
-            stopped += [f"{state_file.parent}: {s}" for s in teardown_arm_dir(state_file.parent)]
+        owner = state.get("owner")
+        age = now - state.get("created", state_file.stat().st_mtime)
+        if owner and not _alive(owner):
+            why = f"owner pid {owner['pid']} is gone"
+        elif older_than_s is not None and age >= older_than_s:
+            why = f"{age / 3600:.1f} h old"
+        else:
+            continue
+        if dry_run:
+            stopped += [f"{state_file.parent}: would stop {p['name']} pid={p['pid']} pgid={p['pgid']} ({why})"
+                        for p in procs if _group_members(p)]
+        else:
+            stopped += [f"{state_file.parent}: {s} ({why})" for s in teardown_arm_dir(state_file.parent)]
     return stopped
