@@ -22,7 +22,7 @@ from featurebench.platforms.local import (
     dynamo_python,
     reap_stale,
 )
-from featurebench.run import RunContext
+from featurebench.run import RunContext, work_root
 from featurebench.spec import LocalArm, LocalWorkers, Load, Warmup, load_spec
 
 pytestmark = pytest.mark.skipif(
@@ -33,10 +33,25 @@ pytestmark = pytest.mark.skipif(
 REQUESTS = 6
 
 
+SECRETS = {"AWS_SECRET_ACCESS_KEY": "aws-SENTINEL-child", "HF_TOKEN": "hf_SENTINEL_child"}
+
+
 @pytest.fixture()
 def work(tmp_path, monkeypatch):
     monkeypatch.setenv("FEATUREBENCH_WORK", str(tmp_path))
+    for name, value in SECRETS.items():  # Airflow's environment has credentials; the engine and AIPerf must not
+        monkeypatch.setenv(name, value)
+    # the real AIPerf, behind a wrapper that records the environment it was given
+    wrapper = tmp_path / "aiperf-env-wrapper"
+    wrapper.write_text(f"#!/bin/sh\nenv > {tmp_path}/aiperf.env\nexec {aiperf_bin()} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("FEATUREBENCH_AIPERF_BIN", str(wrapper))
     return tmp_path
+
+
+def assert_no_secret_inherited(environ: bytes, who: str):
+    for name, value in SECRETS.items():
+        assert name.encode() not in environ and value.encode() not in environ, f"{who} inherited {name}"
 
 
 def short_spec(**arms: LocalArm):
@@ -99,7 +114,10 @@ def run_arm_once(arm: str, run_name: str) -> tuple[LocalPlatform, RunContext, li
         assert platform.provision(run, resolved, arm) == endpoint  # a retry finds what it made
         assert recorded(platform, run, arm) == procs  # ... and started nothing new
         platform.wait_ready(run, resolved, arm, endpoint)
+        for p in procs:
+            assert_no_secret_inherited(Path(f"/proc/{p['pid']}/environ").read_bytes(), p["name"])
         artifacts = platform.run_load(run, resolved, arm, endpoint, "c2", 0)
+        assert_no_secret_inherited((work_root() / "aiperf.env").read_bytes(), "AIPerf")
         assert artifacts == platform.arm_dir(run, arm) / "point=c2" / "trial=0" / "aiperf"
         ready = json.loads((artifacts / ".aiperf_results_ready.json").read_text())
         assert ready["ready"] and not ready["was_cancelled"] and not ready["partial"]

@@ -52,11 +52,12 @@ class _UniqueKeyLoader(_YAML_LOADER):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                continue  # an unhashable key: the base constructor reports it
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
-            if isinstance(key, (str, int, float, bool)) or key is None:
-                seen.add(key)
+            seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -545,7 +546,9 @@ class SpecFile:
         try:
             raw = yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
-            raise SpecError(f"{self.path}: not valid YAML: {exc}") from exc
+            raise SpecError(f"{self.path}: not valid YAML: {exc}") from None
+        except (ValueError, TypeError, RecursionError) as exc:  # e.g. a date such as 2026-02-30
+            raise SpecError(f"{self.path}: a YAML value cannot be read: {exc}") from None
         if not isinstance(raw, dict):
             raise SpecError(f"{self.path}: a spec must be a YAML mapping")
         self.raw: dict = raw
