@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from test_e2e_local import processes_mentioning
@@ -45,6 +46,16 @@ def _control_state(tmp_path: Path, timeout_s: float, ready) -> dict:
     raise AssertionError(f"the control arm did not get there in {timeout_s:.0f} s")
 
 
+def _requests_served(url: str) -> float:
+    """Requests the Dynamo frontend has finished (its Prometheus counter), 0 if it does not answer."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=2) as resp:
+            lines = resp.read().decode().splitlines()
+    except OSError:
+        return 0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("dynamo_frontend_requests_total"))
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
@@ -63,8 +74,8 @@ def test_an_engine_killed_mid_load_makes_the_trial_invalid_and_the_headline_says
     log = tmp_path / "run.log"
     proc = _start_run(tmp_path, log)
     try:
-        state = _control_state(tmp_path, 600, lambda s: any(_alive(p["pid"]) for p in s.get("load", [])))
-        time.sleep(8)  # into the 24 s replay
+        state = _control_state(tmp_path, 900, lambda s: any(_alive(p["pid"]) for p in s.get("load", []))
+                               and _requests_served(s["endpoint"]["url"]) >= 60)  # a quarter of the 200 replayed
         for p in state["processes"]:
             if p["name"].startswith("mocker"):
                 os.killpg(p["pgid"], signal.SIGKILL)

@@ -111,6 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     conf = run_conf(args)
     try:  # every argument checked, with the rules the first task applies, before Airflow starts
         validate_params(load_spec(args.benchmark).resolve(when.date()), conf)
+        for name, folder in (("FEATUREBENCH_RESULTS", results_root()), ("FEATUREBENCH_WORK", str(work_root()))):
+            if "://" not in folder and Path(folder).exists() and not Path(folder).is_dir():
+                raise ParamError(f"{name}={folder!r} is a file, not a folder")
     except (SpecError, ParamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ from featurebench.run import RunContext, work_root
 from featurebench.spec import REPO_ROOT, ResolvedSpec
 
 STATE = "state.json"
+LOAD_DONE = "load-done.json"  # in a trial folder: AIPerf finished and its artifacts are final
 COMMON = ["--discovery-backend", "file", "--request-plane", "tcp", "--event-plane", "zmq"]
 
 
@@ -300,7 +301,12 @@ class LocalPlatform:
 
             input_file = str(ensure_trace(traffic))
         trial_dir = arm_dir / f"point={point}" / f"trial={trial}"
-        shutil.rmtree(trial_dir, ignore_errors=True)  # a retry starts clean: no mixed artifacts
+        done = trial_dir / LOAD_DONE
+        if done.exists() and json.loads(done.read_text()).get("url") == endpoint["url"]:
+            # an earlier attempt measured this trial on this very deployment and only storing it failed (a storage
+            # error): store those artifacts again rather than repeat the whole load
+            return trial_dir / "aiperf"
+        shutil.rmtree(trial_dir, ignore_errors=True)  # a retry of a failed load starts clean: no mixed artifacts
         artifacts = trial_dir / "aiperf"
         artifacts.mkdir(parents=True)
         cmd = aiperf_command(resolved, arm, point, trial, url=endpoint["url"], model=endpoint["model"],
@@ -325,7 +331,9 @@ class LocalPlatform:
         finally:
             stop_processes([proc], grace_s=5)  # no-op when it exited by itself
             _reap(proc["pid"])
-        return self._check_artifacts(artifacts, log, state)
+        self._check_artifacts(artifacts, log, state)
+        done.write_text(json.dumps({"url": endpoint["url"], "finished": time.time()}))
+        return artifacts
 
     def _check_artifacts(self, artifacts: Path, log: Path, state: dict) -> Path:
         marker = artifacts / ".aiperf_results_ready.json"
