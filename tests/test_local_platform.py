@@ -210,6 +210,9 @@ def test_janitor_reaps_stale_arms(work):
     try:
         assert reap_stale(older_than_s=3600) == []  # too young: untouched
         assert not any(pid_gone(p["pid"]) for p in procs)
+        listed = reap_stale(older_than_s=0, dry_run=True)  # ttl 0: everything; a dry run only lists it
+        assert len(listed) == 2 and all("would stop" in line for line in listed)
+        assert not any(pid_gone(p["pid"]) for p in procs)
         stopped = reap_stale(older_than_s=0)
         assert len(stopped) == 2
     finally:
