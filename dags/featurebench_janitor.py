@@ -2,7 +2,8 @@
 
 - kubernetes: objects carrying the featurebench/run-id label older than the TTL (DGDs, Deployments, Jobs,
   Services, ConfigMaps, ...); skipped when no cluster is configured;
-- local: engine process groups of arms whose state is older than the TTL (featurebench.platforms.local).
+- local: engine process groups of arms whose owning run process is gone (at once) or whose state is older than
+  the TTL (featurebench.platforms.local); `python -m featurebench janitor` does the same from a shell.
 
 The TTL must exceed the longest benchmark run, or the janitor would reap a run that is still measuring.
 Trigger it by hand with dry_run to see what it would delete.
@@ -11,7 +12,6 @@ Trigger it by hand with dry_run to see what it would delete.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import logging
 
 from airflow.sdk import DAG, Param, task
@@ -30,8 +30,9 @@ with DAG(
     default_args={"owner": "featurebench", "retries": 1, "retry_delay": dt.timedelta(minutes=5)},
     params={
         "dry_run": Param(False, type="boolean", title="Dry run", description="Only list what would be deleted."),
-        "ttl_hours": Param(24, type="integer", minimum=1, title="TTL (hours)",
-                           description="Delete what is older than this; keep it above the longest run."),
+        "ttl_hours": Param(24, type="integer", minimum=0, title="TTL (hours)",
+                           description="Delete what is older than this (0: everything); keep it above the longest "
+                           "run. Local engines whose owning run process is gone are stopped whatever their age."),
     },
     tags=["featurebench", "janitor"],
 ) as dag:
@@ -56,20 +57,12 @@ with DAG(
 
     @task
     def reap_local(params: dict | None = None) -> list[str]:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from featurebench.platforms.local import reap_stale
 
-        try:
-            from featurebench.platforms.local import reap_stale
-        except ImportError:
-            raise AirflowSkipException("the local platform has no reap_stale") from None
-        ttl_s = params["ttl_hours"] * 3600
-        if params["dry_run"]:
-            if "dry_run" not in inspect.signature(reap_stale).parameters:
-                raise AirflowSkipException("local reap_stale has no dry run: nothing listed, nothing stopped")
-            return reap_stale(ttl_s, dry_run=True)
-        stopped = reap_stale(ttl_s)
-        log.info("stopped %d stale local process group(s): %s", len(stopped), stopped)
-        return stopped
+        found = reap_stale(params["ttl_hours"] * 3600, dry_run=params["dry_run"])
+        log.info("%s %d local process group(s): %s", "would stop" if params["dry_run"] else "stopped",
+                 len(found), found)
+        return found
 
     reap_kubernetes()
     reap_local()

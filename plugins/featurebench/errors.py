@@ -46,3 +46,11 @@ class ForeignObjectError(KubernetesError):
 
 class RegressionError(FeaturebenchError, AssertionError):
     """Raised by the regression_check task: the message says what regressed, by how much and since when."""
+
+
+class IngestError(FeaturebenchError, ValueError):
+    """AIPerf artifacts that cannot be read (truncated or garbage JSONL, a missing file); names the file."""
+
+
+class ComparisonInputError(FeaturebenchError, ValueError):
+    """Results that cannot be compared (one arm, no shared load point, one folder on both sides); says which."""

@@ -106,16 +106,53 @@ def load_overrides() -> dict[str, str]:
     return {key: os.environ[var] for key, var in LOAD_ENV.items() if os.environ.get(var)}
 
 
+# --- local runs ---------------------------------------------------------------------------------------------
+
+# Set by featurebench.cli.main.dags_test: every task of the run executes inside that one `airflow dags test`
+# process, so the run is alive exactly as long as it is. (Under a scheduler no process owns a run: TTL only.)
+IN_PROCESS_RUN_ENV = "FEATUREBENCH_IN_PROCESS_RUN"
+
+
+def in_process_run() -> bool:
+    return os.environ.get(IN_PROCESS_RUN_ENV) == "1"
+
+
 # --- results store ---------------------------------------------------------------------------------------------
 
 S3_ENDPOINT_ENV = "FEATUREBENCH_S3_ENDPOINT_URL"
 
 
+def redact_url(url: str) -> str:
+    """The URL with any user:password@ replaced, fit for an error message or a log line."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if "@" not in parsed.netloc:
+        return url
+    return parsed._replace(netloc="***@" + parsed.netloc.rsplit("@", 1)[1]).geturl()
+
+
 def s3_endpoint_url() -> str | None:
-    """The S3 endpoint: ours first, then the variables boto3 itself honours; None means AWS."""
+    """The S3 endpoint: ours first, then the variables boto3 itself honours; None means AWS.
+
+    An endpoint with credentials in it (http://user:password@host) is refused: it would be copied into logs and
+    manifests. Credentials come from the AWS chain."""
+    from urllib.parse import urlparse
+
     for name in (S3_ENDPOINT_ENV, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
-        if os.environ.get(name):
-            return os.environ[name]
+        url = os.environ.get(name)
+        if url:
+            try:
+                parsed = urlparse(url)
+                ok = parsed.scheme in ("http", "https") and parsed.hostname and "@" not in parsed.netloc
+                parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{name}={redact_url(url)!r}: give http(s)://host[:port] without user:password@ "
+                                 "(credentials come from the AWS chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                                 "a profile or a role)")
+            return url
     return None
 
 

@@ -28,8 +28,11 @@ def test_list_names_every_benchmark():
         assert benchmark in out.stdout
 
 
-def test_compare_takes_artifact_dirs_and_prints_json():
-    out = fb("compare", "--control", str(FIXTURE), "--treatment", str(FIXTURE), "--format", "json")
+def test_compare_takes_artifact_dirs_and_prints_json(tmp_path):
+    import shutil
+
+    copy = shutil.copytree(FIXTURE, tmp_path / "copy")  # the same records in another folder (the same folder is refused)
+    out = fb("compare", "--control", str(FIXTURE), "--treatment", str(copy), "--format", "json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert rows and {"metric", "stat", "control", "treatment", "delta_pct", "ci_low", "ci_high", "verdict"} <= set(rows[0])

@@ -7,6 +7,7 @@ Every scenario ends with a teardown and checks that ZERO objects carrying our la
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -858,6 +859,9 @@ def janitor_dag():
 def test_janitor_dag_shape(janitor_dag):
     assert janitor_dag.timetable.expression in ("@hourly", "0 * * * *")
     assert janitor_dag.params["dry_run"] is False and janitor_dag.params["ttl_hours"] == 24
+    params = copy.deepcopy(janitor_dag.params)
+    params.update({"ttl_hours": 0, "dry_run": True})  # 0 is allowed: reap everything
+    assert params.validate()["ttl_hours"] == 0
     assert set(janitor_dag.task_ids) == {"reap_kubernetes", "reap_local"}
     assert janitor_dag.max_active_runs == 1 and not janitor_dag.catchup
 

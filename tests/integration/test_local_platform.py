@@ -23,6 +23,7 @@ from featurebench.platforms.local import (
     reap_stale,
 )
 from featurebench.run import RunContext
+from featurebench.settings import work_root
 from featurebench.spec import Load, LocalArm, LocalWorkers, Warmup, load_spec
 
 pytestmark = pytest.mark.skipif(
@@ -33,10 +34,25 @@ pytestmark = pytest.mark.skipif(
 REQUESTS = 6
 
 
+SECRETS = {"AWS_SECRET_ACCESS_KEY": "aws-SENTINEL-child", "HF_TOKEN": "hf_SENTINEL_child"}
+
+
 @pytest.fixture()
 def work(tmp_path, monkeypatch):
     monkeypatch.setenv("FEATUREBENCH_WORK", str(tmp_path))
+    for name, value in SECRETS.items():  # Airflow's environment has credentials; the engine and AIPerf must not
+        monkeypatch.setenv(name, value)
+    # the real AIPerf, behind a wrapper that records the environment it was given
+    wrapper = tmp_path / "aiperf-env-wrapper"
+    wrapper.write_text(f"#!/bin/sh\nenv > {tmp_path}/aiperf.env\nexec {aiperf_bin()} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("FEATUREBENCH_AIPERF_BIN", str(wrapper))
     return tmp_path
+
+
+def assert_no_secret_inherited(environ: bytes, who: str):
+    for name, value in SECRETS.items():
+        assert name.encode() not in environ and value.encode() not in environ, f"{who} inherited {name}"
 
 
 def short_spec(**arms: LocalArm):
@@ -99,7 +115,10 @@ def run_arm_once(arm: str, run_name: str) -> tuple[LocalPlatform, RunContext, li
         assert platform.provision(run, resolved, arm) == endpoint  # a retry finds what it made
         assert recorded(platform, run, arm) == procs  # ... and started nothing new
         platform.wait_ready(run, resolved, arm, endpoint)
+        for p in procs:
+            assert_no_secret_inherited(Path(f"/proc/{p['pid']}/environ").read_bytes(), p["name"])
         artifacts = platform.run_load(run, resolved, arm, endpoint, "c2", 0)
+        assert_no_secret_inherited((work_root() / "aiperf.env").read_bytes(), "AIPerf")
         assert artifacts == platform.arm_dir(run, arm) / "point=c2" / "trial=0" / "aiperf"
         ready = json.loads((artifacts / ".aiperf_results_ready.json").read_text())
         assert ready["ready"] and not ready["was_cancelled"] and not ready["partial"]
@@ -107,7 +126,12 @@ def run_arm_once(arm: str, run_name: str) -> tuple[LocalPlatform, RunContext, li
         profiling = [r for r in records if r["metadata"]["benchmark_phase"] == "profiling"]
         assert len(profiling) == REQUESTS
         assert all("error" not in r and r["metrics"]["output_sequence_length"]["value"] > 0 for r in profiling)
-        # a retried load task starts from a clean folder
+        # a retry after a storage error stores the finished trial again: the load is not repeated
+        loads = len(json.loads((platform.arm_dir(run, arm) / "state.json").read_text())["load"])
+        assert platform.run_load(run, resolved, arm, endpoint, "c2", 0) == artifacts
+        assert len(json.loads((platform.arm_dir(run, arm) / "state.json").read_text())["load"]) == loads
+        # a retry after a failed load starts from a clean folder
+        (artifacts.parent / "load-done.json").unlink()
         (artifacts / "stale.txt").write_text("x")
         again = platform.run_load(run, resolved, arm, endpoint, "c2", 0)
         assert not (again / "stale.txt").exists()
@@ -186,6 +210,9 @@ def test_janitor_reaps_stale_arms(work):
     procs = recorded(platform, run, arm)
     try:
         assert reap_stale(older_than_s=3600) == []  # too young: untouched
+        assert not any(pid_gone(p["pid"]) for p in procs)
+        listed = reap_stale(older_than_s=0, dry_run=True)  # ttl 0: everything; a dry run only lists it
+        assert len(listed) == 2 and all("would stop" in line for line in listed)
         assert not any(pid_gone(p["pid"]) for p in procs)
         stopped = reap_stale(older_than_s=0)
         assert len(stopped) == 2

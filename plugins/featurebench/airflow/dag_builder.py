@@ -21,7 +21,7 @@ from featurebench.airflow import tasks
 from featurebench.airflow.operators import RunLoadOperator, WaitArmReadyOperator
 from featurebench.airflow.report_link import ReportOperator
 from featurebench.recipes.pools import airflow_pool
-from featurebench.spec import LOAD_POINT, BenchmarkSpec, SpecError, SpecFile, load_all
+from featurebench.spec import LOAD_POINT, MAX_TRIALS, REPLAY_POINT, BenchmarkSpec, SpecError, SpecFile, load_all
 
 DEFAULT_ARGS = {"owner": "featurebench", "retries": 1, "retry_delay": dt.timedelta(seconds=15)}
 
@@ -45,7 +45,7 @@ def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Para
     point_hint = "replay" if spec.load.mode == "fixed_schedule" else "c8, c16, ..."
     # Both platforms replay a trace on its schedule: concurrency points make no sense, say so in the form.
     replay_only = spec.load.mode == spec.local.load.mode == "fixed_schedule"
-    point_pattern = r"^replay(-x[0-9]+(\.[0-9]+)?)?$" if replay_only else LOAD_POINT.pattern
+    point_pattern = REPLAY_POINT if replay_only else LOAD_POINT.pattern
     return {
         "platform": Param(
             default_platform, type="string", enum=["local", "kubernetes"], title="Platform",
@@ -61,13 +61,13 @@ def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Para
             description=f"The control ({spec.control.name}) and at least one treatment.", section="What to run",
         ),
         "load_points": Param(
-            [], type="array", items={"type": "string", "pattern": point_pattern}, title="Load points",
+            [], type="array", items={"type": "string", "pattern": point_pattern}, uniqueItems=True, title="Load points",
             section="What to run",
             description=f"Empty: the spec's. 'replay' replays the trace on its schedule; 'cN' runs concurrency N "
             f"(this benchmark: {point_hint}).",
         ),
         "trials": Param(
-            None, type=["null", "integer"], minimum=1, maximum=tasks.MAX_TRIALS, title="Trials", section="What to run",
+            None, type=["null", "integer"], minimum=1, maximum=MAX_TRIALS, title="Trials", section="What to run",
             description=f"Repetitions per load point (empty: the spec's, {spec.trials}). Intervals need 2 or more.",
         ),
         "image_tag": Param(
@@ -203,9 +203,16 @@ def load_specs_for_parsing(directory: Path, only: str | None) -> tuple[dict[str,
     return load_all(directory)
 
 
+# DAG ids the project's other DAG files own: a broken spec named after one must not take it (Airflow would
+# then reject the whole DAG file for a duplicate id).
+RESERVED_DAG_IDS = frozenset({"featurebench_janitor"})
+
+
 def broken_spec_dag(path: str, message: str) -> DAG:
     """A paused DAG named after the broken file, whose doc and only task show the validation error."""
-    dag_id = re.sub(r"[^A-Za-z0-9_.-]", "-", Path(path).stem) or "broken-spec"
+    dag_id = re.sub(r"[^A-Za-z0-9_.-]", "-", Path(path).name.removesuffix(".yaml")) or "broken-spec"
+    if dag_id in RESERVED_DAG_IDS:
+        dag_id = f"{dag_id}-broken-spec"
     with DAG(
         dag_id=dag_id,
         description="BROKEN SPEC: fix the file to restore this benchmark",

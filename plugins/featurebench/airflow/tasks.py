@@ -16,12 +16,11 @@ from featurebench.errors import ParamError
 from featurebench.layout import safe_run_id
 from featurebench.run import RunContext
 from featurebench.settings import results_root
-from featurebench.spec import LOAD_POINT, ResolvedSpec, SpecError, load_spec
+from featurebench.spec import LOAD_POINT, MAX_TRIALS, ResolvedSpec, SpecError, load_spec
 
 log = logging.getLogger(__name__)
 
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-MAX_TRIALS = 10
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # fullmatch: `$` lets a trailing newline by
 FORM_FIELDS = ("platform", "gpu_type", "arms", "load_points", "trials", "image_tag", "dry_run")
 
 
@@ -35,6 +34,8 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
     """Check trigger-form values against the spec; return them normalised. Errors say what and why."""
     spec = resolved.spec
     problems: list[str] = []
+    if not isinstance(params, dict):
+        raise ParamError(f"{spec.id}: trigger parameters must be a JSON object, not {type(params).__name__}")
 
     # A typo in a trigger conf ({"trail": 3}) would otherwise be ignored silently.
     unknown_keys = sorted(set(params) - set(FORM_FIELDS))
@@ -50,7 +51,10 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
         problems.append(f"gpu_type {gpu_type!r}: this benchmark runs on {spec.hardware.gpu_types}")
 
     arm_names = [a.name for a in spec.arms]
-    arms = list(params.get("arms") or arm_names)
+    arms = params.get("arms") or arm_names
+    if not isinstance(arms, list):
+        problems.append(f"arms {arms!r}: a list of arm names, from {arm_names}")
+        arms = arm_names
     unknown = [a for a in arms if a not in arm_names]
     if unknown:
         problems.append(f"arms {unknown}: unknown; this benchmark has {arm_names}")
@@ -60,10 +64,15 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
         problems.append("arms must include at least one treatment arm")
     arms = [a for a in arm_names if a in arms]  # spec order, no duplicates
 
-    points = list(params.get("load_points") or [])
+    points = params.get("load_points") or []
+    if not isinstance(points, list):
+        problems.append(f"load_points {points!r}: a list such as ['replay'] or ['c8', 'c16']")
+        points = []
     for p in points:
-        if not isinstance(p, str) or not LOAD_POINT.match(p):
-            problems.append(f"load point {p!r}: use 'replay' (trace replay) or 'c<N>' (concurrency N)")
+        if not isinstance(p, str) or not LOAD_POINT.fullmatch(p):
+            problems.append(f"load point {p!r}: use 'replay', 'replay-x<K>' (speed-up K > 0) or 'c<N>' (concurrency N)")
+    if len(set(map(repr, points))) != len(points):
+        problems.append(f"load points repeat: {points} (a repeated point would overwrite the other's results)")
     load_mode = spec.load_section(platform)[1].mode
     if points and load_mode == "fixed_schedule" and any(p.startswith("c") for p in points if isinstance(p, str)):
         problems.append("this benchmark replays a trace on a fixed schedule: load points must be 'replay'")
@@ -73,7 +82,7 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
         problems.append(f"trials {trials!r}: a whole number from 1 to {MAX_TRIALS}")
 
     image_tag = params.get("image_tag")
-    if image_tag not in (None, "") and (not isinstance(image_tag, str) or not IMAGE_TAG.match(image_tag)):
+    if image_tag not in (None, "") and (not isinstance(image_tag, str) or not IMAGE_TAG.fullmatch(image_tag)):
         problems.append(f"image_tag {image_tag!r}: letters, digits, '.', '_' and '-' only (max 128)")
 
     if not isinstance(params.get("dry_run", False), bool):
@@ -127,12 +136,15 @@ def resolve_config(
         dry_run=p["dry_run"],
         simulated=local,
     )
-    manifests = _render_all(resolved, run)
+    # A local run deploys no manifest: rendering them would only add failure modes (cluster settings) it never
+    # uses. A dry run renders them on either platform, since checking them is what it is for.
+    manifests = _render_all(resolved, run) if not local or run.dry_run else []
     log.info(
         "%s: version %s (in force on %s), platform %s, arms %s, points %s, %d trial(s), image tag %s, %d manifests",
         benchmark, run.spec_version, day, run.platform, run.arms, points, trials, run.image_tag, len(manifests),
     )
-    _store(run).write_text(f"{run.prefix}/manifests.yaml", _yaml_documents(manifests))
+    if manifests:
+        _store(run).write_text(f"{run.prefix}/manifests.yaml", _yaml_documents(manifests))
     # run.json: the resolved configuration of this run, readable without Airflow (backfills, trends, audits)
     _store(run).write_text(f"{run.prefix}/run.json", json.dumps(run.to_dict(), indent=2, sort_keys=True))
     return run.to_dict()
@@ -256,7 +268,7 @@ def headline(result, resolved: ResolvedSpec, run: RunContext) -> str:
     ]
     table = result.table
     for treatment, verdict in result.overall().items():
-        lines.append(f"{treatment}: {verdict.upper()}")
+        lines.append(verdict_line(result, treatment, verdict))
         for _, row in table[(table.treatment == treatment) & table.primary].iterrows():
             if row.delta_pct != row.delta_pct:  # NaN: no value for this metric
                 continue
@@ -266,6 +278,26 @@ def headline(result, resolved: ResolvedSpec, run: RunContext) -> str:
                 f"{row.unit:<8} {row.delta_pct:+6.1f}%{ci} {row.verdict}"
             )
     return "\n".join(lines)
+
+
+def verdict_line(result, treatment: str, verdict: str) -> str:
+    """`<treatment>: <VERDICT>`, and on the same line why there is no verdict, or why it rests on less than
+    the trials that ran: INVALID trials (left out), or no interval possible."""
+    rows = result.table[(result.table.treatment == treatment) & result.table.primary]
+    methods = set(rows.method)
+    v = result.validity
+    invalid = v[~v.valid.astype(bool) & v.arm.isin([result.control, treatment])]
+    left_out = "; ".join(f"{r.arm} {r.point} trial {r.trial}: {r.reasons}" for r in invalid.itertuples())
+    if methods == {"invalid"}:
+        return f"{treatment}: NO VERDICT (every trial of an arm is INVALID: {left_out})"
+    notes = []
+    if "none" in methods:
+        notes.append("no interval possible: one trial per arm, too short to split into time slices")
+    elif "time-slices" in methods:
+        notes.append("one trial per arm: time slices of it stand in for trials")
+    if left_out:
+        notes.append(f"INVALID, left out: {left_out}")
+    return f"{treatment}: {verdict.upper()}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def regression_check(run_dict: dict) -> dict:

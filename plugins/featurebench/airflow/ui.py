@@ -30,9 +30,9 @@ def _store():
 
 @app.get("/reports/{benchmark}/{date}/{run_id}/{name}")
 def report_file(benchmark: str, date: str, run_id: str, name: str) -> Response:
-    if not all(_PART.match(p) for p in (benchmark, date, run_id)):
+    if not all(_PART.fullmatch(p) for p in (benchmark, date, run_id)):
         raise HTTPException(status_code=400, detail="bad benchmark, date or run id")
-    media = _FILES.get(name) or ("image/png" if _PNG.match(name) else None)
+    media = _FILES.get(name) or ("image/png" if _PNG.fullmatch(name) else None)
     if media is None:
         raise HTTPException(status_code=404, detail=f"{name} is not part of a report")
     key = f"{run_prefix(benchmark, date, run_id)}/{name}"
@@ -44,7 +44,7 @@ def report_file(benchmark: str, date: str, run_id: str, name: str) -> Response:
 
 @app.get("/reports/", response_class=HTMLResponse)
 def report_index(limit: int = 200) -> str:
-    runs = sorted((m.groups() for k in _store().list("") if (m := _REPORT_KEY.match(k))),
+    runs = sorted((m.groups() for k in _store().list("") if (m := _REPORT_KEY.fullmatch(k))),
                   key=lambda r: (r[1], r[2]), reverse=True)[:limit]
     rows = "".join(
         f"<tr><td>{html.escape(b)}</td><td>{html.escape(d)}</td>"

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from featurebench.analysis import stats
+from featurebench.errors import ComparisonInputError
 
 # (metric, stats, unit, better) in report order. Metric keys match spec `comparison.primary_metrics`
 # ("ttft_p50" = metric ttft, stat p50; single-valued metrics use stat "value" and are named by the metric alone).
@@ -36,6 +37,7 @@ METRICS: list[tuple[str, tuple[str, ...], str, str]] = [
 # server saw, so the trial measures the client, not the server.
 MAX_CLIENT_LAG_P99_MS = 50.0  # credit_to_start p99; AIPerf measured 8 ms healthy, 126 ms near its limit
 MAX_RATE_SHORTFALL_PCT = 5.0  # achieved start rate below the issued (or requested) rate
+FAILED_REQUEST_THRESHOLD = 0.05  # default of spec comparison.failed_request_threshold (AIPerf's ratio convention)
 MIN_SLICE_REQUESTS = 30  # one trial per arm: time slices need this many requests each
 N_SLICES = 5
 PLOT_SAMPLE = 20_000  # requests kept per arm and point for the distribution plots
@@ -92,15 +94,22 @@ def trial_metrics(table, gpus: int = 1) -> dict[tuple[str, str], float]:
     return {key: np.nan if summary.get(name) is None else float(summary[name]) for key, name in _SUMMARY_KEYS.items()}
 
 
-def trial_health(table, requested_rps: float | None = None) -> tuple[bool, list[str]]:
-    """VALID/INVALID for the load generator of one trial, with the reasons it failed.
+def trial_health(table, requested_rps: float | None = None,
+                 failed_request_threshold: float = FAILED_REQUEST_THRESHOLD) -> tuple[bool, list[str]]:
+    """VALID/INVALID for one trial, with the reasons it failed.
 
     INVALID when the client released requests late (credit_to_start p99 above MAX_CLIENT_LAG_P99_MS) or when the
     achieved start rate fell more than MAX_RATE_SHORTFALL_PCT short of the requested rate (or, without one, of the
-    rate at which the scheduler issued credits). Either way the server saw less load than the point claims.
+    rate at which the scheduler issued credits): either way the server saw less load than the point claims. Also
+    INVALID when more than `failed_request_threshold` of the requests failed (requests AIPerf itself cancelled at
+    the end of a timed run do not count): the survivors of a crashed engine are not its latency.
     """
     table = _to_arrow(table)
     reasons = []
+    failed = int(np.count_nonzero(~_np(table, "ok", bool) & ~_np(table, "cancelled", bool)))
+    if table.num_rows and failed / table.num_rows > failed_request_threshold:
+        reasons.append(f"errors: {failed} of {table.num_rows} requests failed "
+                       f"({failed / table.num_rows:.0%} > {failed_request_threshold:.0%})")
     lag = np.maximum(_np(table, "credit_to_start_ms"), 0.0)
     lag = lag[~np.isnan(lag)]
     if len(lag) and (p99 := float(np.percentile(lag, 99))) > MAX_CLIENT_LAG_P99_MS:
@@ -156,7 +165,7 @@ class ComparisonResult:
 
 
 def _point_order(point: str) -> tuple:
-    m = re.match(r"c(\d+)$", point)
+    m = re.fullmatch(r"c(\d+)", point)
     return (0, int(m.group(1)), "") if m else (1, 0, point)
 
 
@@ -179,6 +188,7 @@ def compare_arms(
     primary_metrics: list[str] | tuple[str, ...] = (),
     requested_rps: Mapping[str, float] | None = None,
     keep_distributions: bool = True,
+    failed_request_threshold: float = FAILED_REQUEST_THRESHOLD,
 ) -> ComparisonResult:
     """Compare every treatment arm against `control` at every load point both ran.
 
@@ -187,16 +197,27 @@ def compare_arms(
     """
     import pandas as pd
 
+    from featurebench.results.records import mark_corrupt
+
     arms = sorted({k[0] for k in tables})
     if control not in arms:
-        raise ValueError(f"no results for the control arm {control!r}; arms with results: {arms}")
+        raise ComparisonInputError(f"no results for the control arm {control!r}; arms with results: {arms}")
     treatments = [a for a in arms if a != control]
+    if not treatments:
+        raise ComparisonInputError(f"only the control arm {control!r} has results: nothing to compare it with")
+    points_of = {a: sorted({p for arm, p, _ in tables if arm == a}, key=_point_order) for a in arms}
+    for t in treatments:
+        if not set(points_of[t]) & set(points_of[control]):
+            raise ComparisonInputError(f"arm {t!r} ran load points {points_of[t]}, the control {control!r} ran "
+                                       f"{points_of[control]}: no load point to compare at")
+    # corrupt latencies (negative, infinite, NaN) count as errors here too, whoever wrote the table
+    tables = {k: mark_corrupt(_to_arrow(t))[0] for k, t in tables.items()}
     by_cell: dict[tuple[str, str], list] = {}
     validity, distributions = [], {}
     rng = np.random.default_rng(0)
     for (arm, point, trial), table in sorted(tables.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         table = _to_arrow(table)
-        valid, reasons = trial_health(table, (requested_rps or {}).get(point))
+        valid, reasons = trial_health(table, (requested_rps or {}).get(point), failed_request_threshold)
         errors = int(table.num_rows - np.count_nonzero(_np(table, "ok", bool)))
         validity.append(dict(arm=arm, point=point, trial=trial, valid=valid, reasons="; ".join(reasons),
                              requests=table.num_rows, errors=errors))
@@ -318,7 +339,7 @@ def _pareto(per_arm, control, treatments):
 
 # ------------------------------------------------------------------------------------------ from a store
 
-_TRIAL_KEY = re.compile(r"arm=([^/]+)/point=([^/]+)/trial=(\d+)/requests\.parquet$")
+_TRIAL_KEY = re.compile(r"arm=([^/]+)/point=([^/]+)/trial=(\d+)/requests\.parquet\Z")
 
 
 def compare_run(store, run_prefix: str, resolved_spec, write: bool = True) -> ComparisonResult:
@@ -332,11 +353,12 @@ def compare_run(store, run_prefix: str, resolved_spec, write: bool = True) -> Co
         if m:
             tables[(m.group(1), m.group(2), int(m.group(3)))] = store.read_table(key)
     if not tables:
-        raise FileNotFoundError(f"no requests.parquet under {run_prefix}")
+        raise FileNotFoundError(f"no requests.parquet under {store.uri(run_prefix)}")
     result = compare_arms(
         tables, control=spec.control.name, gpus={a.name: a.gpus for a in spec.arms},
         threshold_pct=spec.comparison.practical_threshold_pct, confidence=spec.comparison.confidence,
         primary_metrics=spec.comparison.primary_metrics,
+        failed_request_threshold=spec.comparison.failed_request_threshold,
     )
     if write:
         meta = {"spec_version": resolved_spec.version.version, "spec_sha256": resolved_spec.source_sha256}

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from featurebench.analysis.compare import compare_arms, compare_run
+from featurebench.analysis.compare import FAILED_REQUEST_THRESHOLD, compare_arms, compare_run
+from featurebench.errors import SpecError
 from featurebench.reporting.report import metrics_markdown, render_report, simulated_from
 from featurebench.results.records import find_records_file, ingest_records
 from featurebench.results.store import Store
@@ -39,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-treatment", type=int, default=1)
     p.add_argument("--threshold-pct", type=float, default=5.0)
     p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--failed-request-threshold", type=float, default=FAILED_REQUEST_THRESHOLD, metavar="RATIO",
+                   help="a trial with a larger share of failed requests is INVALID (AIPerf's convention, 0-1)")
     p.add_argument("--goodput", nargs=2, type=float, metavar=("TTFT_MS", "ITL_MS"), help="SLOs for goodput")
     p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     p.add_argument("--report-dir", type=Path, help="also write report.md / report.html here")
@@ -57,15 +60,22 @@ def compare_cli(argv: list[str] | None = None) -> int:
         goodput = None
         if args.goodput:
             goodput = Goodput(ttft_ms=args.goodput[0], itl_ms=args.goodput[1])
+        dirs = [d.resolve() for d in args.control + args.treatment]
+        repeated = sorted({str(d) for d in dirs if dirs.count(d) > 1})
+        if repeated:
+            print(f"error: {', '.join(repeated)} given more than once (as control and treatment, or twice in one arm): "
+                  "a folder compared with itself shows no change by construction", file=sys.stderr)
+            return 2
         try:
             tables = {("control", args.point, i): _read_artifact_dir(d, goodput) for i, d in enumerate(args.control)}
             tables |= {("treatment", args.point, i): _read_artifact_dir(d, goodput)
                        for i, d in enumerate(args.treatment)}
+            result = compare_arms(tables, "control", {"control": args.gpus_control, "treatment": args.gpus_treatment},
+                                  args.threshold_pct, args.confidence, ["ttft_p50", "ttft_p90", "itl_mean", "goodput_rps"],
+                                  failed_request_threshold=args.failed_request_threshold)
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        result = compare_arms(tables, "control", {"control": args.gpus_control, "treatment": args.gpus_treatment},
-                              args.threshold_pct, args.confidence, ["ttft_p50", "ttft_p90", "itl_mean", "goodput_rps"])
         context = dict(title="AIPerf artifact comparison", question="Treatment vs control (artifact directories)",
                        simulated=None, provenance=result.provenance,
                        arms={"control": [str(d) for d in args.control],
@@ -75,9 +85,20 @@ def compare_cli(argv: list[str] | None = None) -> int:
         if not m:
             print(f"error: --run {args.run!r} is not benchmark=<id>/date=<date>/run=<id>", file=sys.stderr)
             return 2
-        resolved = load_spec(m.group(1)).resolve(dt.date.fromisoformat(m.group(2)))
-        store = Store.from_uri(args.store)
-        result = compare_run(store, m.group(0), resolved, write=False)
+        try:
+            day = dt.date.fromisoformat(m.group(2))
+        except ValueError:
+            print(f"error: --run {args.run!r}: date {m.group(2)!r} is not YYYY-MM-DD", file=sys.stderr)
+            return 2
+        try:
+            resolved = load_spec(m.group(1)).resolve(day)
+            store = Store.from_uri(args.store)
+            if store.scheme == "file" and not Path(store.root).is_dir():
+                raise FileNotFoundError(f"--store {args.store!r}: no such folder")
+            result = compare_run(store, m.group(0), resolved, write=False)
+        except (SpecError, FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         context = dict(title=resolved.spec.title, question=resolved.spec.question,
                        simulated=simulated_from(result.provenance), provenance=result.provenance,
                        arms={a.name: a.model_dump(mode="json") for a in resolved.spec.arms})

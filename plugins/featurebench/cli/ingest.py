@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from featurebench.errors import IngestError
 from featurebench.results.records import find_records_file, ingest_to_parquet
 from featurebench.results.summary import SUMMARY_FILE, goodput_from_summary, read_aiperf_summary
 
@@ -22,12 +24,19 @@ def ingest_cli(argv: list[str] | str | Path, out_parquet: str | Path | None = No
         args = parser.parse_args(argv)
         argv, out_parquet = args.artifact_dir, args.out_parquet
     artifact_dir = Path(argv)
-    summary = read_aiperf_summary(artifact_dir) if (artifact_dir / SUMMARY_FILE).exists() else None
-    goodput = goodput_from_summary(summary) if summary else None
-    md = {"featurebench.aiperf_version": summary["aiperf_version"]} if summary and summary["aiperf_version"] else {}
-    stats = ingest_to_parquet(find_records_file(artifact_dir), out_parquet, goodput, md)
+    try:
+        if not artifact_dir.is_dir():
+            raise IngestError(f"{artifact_dir}: not an AIPerf artifact folder")
+        summary = read_aiperf_summary(artifact_dir) if (artifact_dir / SUMMARY_FILE).exists() else None
+        goodput = goodput_from_summary(summary) if summary else None
+        md = {"featurebench.aiperf_version": summary["aiperf_version"]} if summary and summary["aiperf_version"] else {}
+        stats = ingest_to_parquet(find_records_file(artifact_dir), out_parquet, goodput, md)
+    except (IngestError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     good = f", good {stats.good}" if goodput else ""
-    print(f"{out_parquet}: {stats.rows} requests ({stats.errors} errors{good}); "
+    corrupt = f", {stats.corrupt} of them corrupt (negative, infinite or NaN latency)" if stats.corrupt else ""
+    print(f"{out_parquet}: {stats.rows} requests ({stats.errors} errors{corrupt}{good}); "
           f"{stats.warmup_dropped} warmup rows dropped")
     if summary:
         m = summary["metrics"]

@@ -43,10 +43,28 @@ AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))  # this environment
 def dags_test(
     benchmark: str, when: dt.datetime, conf: dict, env: dict[str, str], **kwargs
 ) -> subprocess.CompletedProcess:
-    """One run of the benchmark's real DAG, in process (`airflow dags test`), at logical date `when`."""
+    """One run of the benchmark's real DAG, in process (`airflow dags test`), at logical date `when`.
+
+    The child dies with us (a killed `featurebench run` leaves no run behind), and records itself as the owner
+    of the engines it starts, so the janitor reaps them at once if it is killed in turn."""
+    from featurebench.settings import IN_PROCESS_RUN_ENV
+
     return subprocess.run(
-        [AIRFLOW_BIN, "dags", "test", benchmark, when.isoformat(), "-c", json.dumps(conf)], env=env, **kwargs
+        [AIRFLOW_BIN, "dags", "test", benchmark, when.isoformat(), "-c", json.dumps(conf)],
+        env={**env, IN_PROCESS_RUN_ENV: "1"}, preexec_fn=_die_with_parent, **kwargs,
     )
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the parent dies (Linux prctl PR_SET_PDEATHSIG). Not SIGTERM:
+    `dags test` catches it and carries on measuring; its engines are then reaped as orphans (owner gone)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux/glibc: the janitor still reaps what a killed run leaves
 
 
 def ensure_airflow_db(env: dict[str, str]) -> None:
@@ -73,31 +91,57 @@ def cmd_list(_: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def run_conf(args: argparse.Namespace) -> dict:
+    """The trigger conf of `featurebench run`: only what was given (0 and "" are given, and then refused)."""
+    conf = {"platform": args.platform}
+    for name in ("trials", "load_points", "image_tag"):
+        if getattr(args, name) is not None:
+            conf[name] = getattr(args, name)
+    if args.dry_run:
+        conf["dry_run"] = True
+    return conf
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        load_spec(args.benchmark)  # a clear error before Airflow starts
-    except SpecError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    env = airflow_env()
-    ensure_airflow_db(env)
+    from featurebench.airflow.tasks import validate_params
+    from featurebench.errors import ParamError
+
     when = dt.datetime.combine(args.date, dt.time(12, 0), dt.UTC) if args.date else (
         dt.datetime.now(dt.UTC).replace(microsecond=0)
     )
-    conf = {"platform": args.platform}
-    if args.trials:
-        conf["trials"] = args.trials
-    if args.load_points:
-        conf["load_points"] = args.load_points
-    if args.image_tag:
-        conf["image_tag"] = args.image_tag
-    if args.dry_run:
-        conf["dry_run"] = True
+    conf = run_conf(args)
+    try:  # every argument checked, with the rules the first task applies, before Airflow starts
+        validate_params(load_spec(args.benchmark).resolve(when.date()), conf)
+        for name, folder in (("FEATUREBENCH_RESULTS", results_root()), ("FEATUREBENCH_WORK", str(work_root()))):
+            if "://" not in folder and Path(folder).exists() and not Path(folder).is_dir():
+                raise ParamError(f"{name}={folder!r} is a file, not a folder")
+    except (SpecError, ParamError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from featurebench.platforms.local import reap_stale
+
+    for line in reap_stale(None):  # engines of earlier runs that were killed: their owner is gone
+        print(f"janitor: stopped {line}", file=sys.stderr)
+    env = airflow_env()
+    ensure_airflow_db(env)
     proc = dags_test(args.benchmark, when, conf, env)
     run_id = find_run_id(args.benchmark, when, env)
     if run_id:
         print_run_summary(run_prefix(args.benchmark, when.date().isoformat(), safe_run_id(run_id)))
     return proc.returncode
+
+
+def cmd_janitor(args: argparse.Namespace) -> int:
+    """Stop local engines left by crashed runs: their owner is gone, or they are older than --ttl-hours."""
+    from featurebench.platforms.local import reap_stale
+
+    ttl_s = None if args.ttl_hours is None else args.ttl_hours * 3600
+    found = reap_stale(ttl_s, dry_run=args.dry_run)
+    for line in found:
+        print(line)
+    verb = "would stop" if args.dry_run else "stopped"
+    print(f"{verb} {len(found)} process group(s) under {work_root() / 'runs'}")
+    return 0
 
 
 def find_run_id(benchmark: str, logical_date: dt.datetime, env: dict[str, str]) -> str | None:
@@ -123,6 +167,13 @@ def print_run_summary(prefix: str) -> None:
             print(f"report:  {store.uri(prefix + '/' + name)}")
     if store.exists(f"{prefix}/headline.txt"):
         print(store.read_bytes(f"{prefix}/headline.txt").decode())
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: hours, 0 or more")
+    return value
 
 
 # Subcommands whose own module parses the arguments: (module, function, help).
@@ -157,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--date", type=dt.date.fromisoformat, help="logical date (resolves the spec version in force)")
     run.add_argument("--dry-run", action="store_true", help="resolve and render only")
     run.set_defaults(func=cmd_run)
+
+    janitor = sub.add_parser("janitor", help="stop local engines that crashed runs left behind")
+    janitor.add_argument("--ttl-hours", type=_non_negative, metavar="H",
+                         help="also stop arms older than this (0: every arm); default: only runs whose owner is gone")
+    janitor.add_argument("--dry-run", action="store_true", help="only list what would be stopped")
+    janitor.set_defaults(func=cmd_janitor)
 
     for name, (_, _, text) in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)  # listed in --help; arguments go to the module

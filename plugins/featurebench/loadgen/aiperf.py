@@ -80,10 +80,12 @@ def aiperf_command(
     for key, value in load.extra_inputs.items():
         cmd += ["--extra-inputs", _extra_input(key, value)]
 
-    replay = _REPLAY.match(point)
-    closed = _CONCURRENCY.match(point)
+    replay = _REPLAY.fullmatch(point)
+    closed = _CONCURRENCY.fullmatch(point)
     if not (replay or closed):
         raise ValueError(f"unknown load point {point!r}: expected 'replay', 'replay-x<F>' or 'c<N>'")
+    if replay and replay.group(1) and float(replay.group(1)) <= 0:
+        raise ValueError(f"load point {point!r}: the replay speed-up must be above 0")
 
     if traffic.kind == "trace":
         if not input_file:

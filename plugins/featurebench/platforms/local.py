@@ -29,11 +29,27 @@ from featurebench.settings import work_root
 from featurebench.spec import ResolvedSpec
 
 STATE = "state.json"
+LOAD_DONE = "load-done.json"  # in a trial folder: AIPerf finished and its artifacts are final
 COMMON = ["--discovery-backend", "file", "--request-plane", "tcp", "--event-plane", "zmq"]
 
 
 dynamo_python = settings.dynamo_python
 aiperf_bin = settings.aiperf_bin
+
+
+# ---------------------------------------------------------------- child environments
+
+# What the engine and AIPerf inherit from ours; everything else (AWS_SECRET_ACCESS_KEY, HF_TOKEN, Airflow's
+# connections, ...) stays with Airflow. Neither needs a credential: the model is local, the store is ours.
+_INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+
+
+def child_env(extra: dict[str, str], prefix: str) -> dict[str, str]:
+    """A child process's whole environment: the basics, the tool's own settings (variables starting with
+    `prefix`, e.g. DYN_LOG), then `extra`."""
+    env = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith(prefix)}
+    env.update(extra)
+    return env
 
 
 # ---------------------------------------------------------------- process bookkeeping (Linux /proc)
@@ -169,8 +185,7 @@ class LocalPlatform:
             (arm_dir / sub).mkdir()
         logs = arm_dir / "logs"
         logs.mkdir(exist_ok=True)
-        env = {
-            **os.environ,
+        env = child_env({
             "DYN_FILE_KV": str(arm_dir / "kvstore"),
             "DYN_DISCOVERY_BACKEND": "file",
             "DYN_TCP_RPC_HOST": "127.0.0.1",
@@ -181,14 +196,15 @@ class LocalPlatform:
             "HF_HUB_OFFLINE": "1",
             "HF_HOME": str(arm_dir / "home" / "hf"),
             "TRANSFORMERS_OFFLINE": "1",
-        }
+        }, prefix="DYN_")
         router_mode = local.router_mode or deploy.router_mode
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         endpoint = {"url": url, "model": model.served_id, "tokenizer": model.name, "hf_home": str(model.hf_home),
                     "router_mode": router_mode, "arm_dir": str(arm_dir),
                     "workers": {w.role: w.count for w in local.workers}}
-        state = {"run_id": run.run_id, "arm": arm, "created": time.time(), "endpoint": endpoint, "processes": []}
+        state = {"run_id": run.run_id, "arm": arm, "created": time.time(), "endpoint": endpoint, "processes": [],
+                 "owner": run_owner()}
         _write_state(arm_dir, state)
 
         py, lp = dynamo_python(), spec.local
@@ -280,7 +296,12 @@ class LocalPlatform:
 
             input_file = str(ensure_trace(traffic))
         trial_dir = arm_dir / f"point={point}" / f"trial={trial}"
-        shutil.rmtree(trial_dir, ignore_errors=True)  # a retry starts clean: no mixed artifacts
+        done = trial_dir / LOAD_DONE
+        if done.exists() and json.loads(done.read_text()).get("url") == endpoint["url"]:
+            # an earlier attempt measured this trial on this very deployment and only storing it failed (a storage
+            # error): store those artifacts again rather than repeat the whole load
+            return trial_dir / "aiperf"
+        shutil.rmtree(trial_dir, ignore_errors=True)  # a retry of a failed load starts clean: no mixed artifacts
         artifacts = trial_dir / "aiperf"
         artifacts.mkdir(parents=True)
         cmd = aiperf_command(resolved, arm, point, trial, url=endpoint["url"], model=endpoint["model"],
@@ -288,7 +309,7 @@ class LocalPlatform:
                              platform="local", aiperf_bin=aiperf_bin())
         # One AIPerf cache for every run: its dataset cache is keyed by trace bytes, tokenizer and seed, so only the
         # first run synthesises each trial's prompts (~10-15 s of idle deployment per trial on 2 cores)
-        env = {**os.environ, **aiperf_env(hf_home=endpoint["hf_home"], cache_dir=work_root() / "aiperf-cache")}
+        env = child_env(aiperf_env(hf_home=endpoint["hf_home"], cache_dir=work_root() / "aiperf-cache"), "AIPERF_")
         log = trial_dir / "aiperf.log"
         proc = _start(cmd, env, log, f"aiperf-{point}-{trial}")
         state = _read_state(arm_dir) or {"processes": []}
@@ -305,7 +326,9 @@ class LocalPlatform:
         finally:
             stop_processes([proc], grace_s=5)  # no-op when it exited by itself
             _reap(proc["pid"])
-        return self._check_artifacts(artifacts, log, state)
+        self._check_artifacts(artifacts, log, state)
+        done.write_text(json.dumps({"url": endpoint["url"], "finished": time.time()}))
+        return artifacts
 
     def _check_artifacts(self, artifacts: Path, log: Path, state: dict) -> Path:
         marker = artifacts / ".aiperf_results_ready.json"
@@ -368,16 +391,37 @@ def teardown_arm_dir(arm_dir: Path) -> list[str]:
     return stopped
 
 
-def reap_stale(older_than_s: float, root: Path | None = None) -> list[str]:
-    """Janitor: stop the processes of every local arm whose state file is older than `older_than_s`
-    (a run that crashed before its teardown). Only recorded process groups are touched."""
+def run_owner() -> dict | None:
+    """The process whose life is the run's (pid + start time, so a reused pid is not mistaken for it)."""
+    if not settings.in_process_run():
+        return None
+    stat = _proc_stat(os.getpid())
+    return {"pid": os.getpid(), "start_ticks": stat[3] if stat else -1}
+
+
+def reap_stale(older_than_s: float | None, root: Path | None = None, dry_run: bool = False) -> list[str]:
+    """Janitor: stop the processes of every local arm whose run crashed before its teardown: its recorded owner
+    process is gone (whatever the age), or its state file is older than `older_than_s` (None: owner check only).
+    Only recorded process groups are touched. With dry_run, only list what would be stopped."""
     root = Path(root) if root else work_root() / "runs"
     stopped = []
     now = time.time()
-    for state_file in root.glob(f"**/arm=*/{STATE}"):
+    for state_file in sorted(root.glob(f"**/arm=*/{STATE}")):
         state = _read_state(state_file.parent)
-        if not state or not (state.get("processes") or state.get("load")):
+        procs = (state or {}).get("load", []) + (state or {}).get("processes", [])
+        if not [p for p in procs if _group_members(p)]:
             continue
-        if now - state.get("created", state_file.stat().st_mtime) >= older_than_s:
-            stopped += [f"{state_file.parent}: {s}" for s in teardown_arm_dir(state_file.parent)]
+        owner = state.get("owner")
+        age = now - state.get("created", state_file.stat().st_mtime)
+        if owner and not _alive(owner):
+            why = f"owner pid {owner['pid']} is gone"
+        elif older_than_s is not None and age >= older_than_s:
+            why = f"{age / 3600:.1f} h old"
+        else:
+            continue
+        if dry_run:
+            stopped += [f"{state_file.parent}: would stop {p['name']} pid={p['pid']} pgid={p['pgid']} ({why})"
+                        for p in procs if _group_members(p)]
+        else:
+            stopped += [f"{state_file.parent}: {s} ({why})" for s in teardown_arm_dir(state_file.parent)]
     return stopped

@@ -67,14 +67,23 @@ LOAD_ENV = settings.LOAD_ENV
 def load_config(path: Path = RECIPES_DIR / "pools.yaml") -> LoadConfig:
     """pools.yaml `load:` with the environment's overrides; the S3 endpoint defaults to the one Airflow uses."""
     raw = dict((yaml.safe_load(Path(path).read_text()) or {}).get("load") or {})
-    raw.update(settings.load_overrides())
-    raw.setdefault("s3_endpoint_url", None)
-    if raw["s3_endpoint_url"] is None:
-        raw["s3_endpoint_url"] = settings.s3_endpoint_url()
+    source = {key: f"{path} `load.{key}`" for key in raw}  # where each value came from, for the error
+    overrides = settings.load_overrides()
+    raw.update(overrides)
+    source.update({key: LOAD_ENV[key] for key in overrides})
+    if raw.get("s3_endpoint_url") is None:
+        try:
+            raw["s3_endpoint_url"] = settings.s3_endpoint_url()  # names its own variable, password redacted
+        except ValueError as exc:
+            raise RecipeError(f"load pod settings: {exc}") from None
+        source["s3_endpoint_url"] = "the S3 endpoint Airflow uses"
     try:
         return LoadConfig.model_validate(raw)
     except ValidationError as err:
-        raise RecipeError(f"load pod settings ({path} `load:` or {sorted(LOAD_ENV.values())}): {err}") from None
+        # never the input values: an endpoint URL may carry a password
+        problems = "; ".join(f"{e['loc'][0]} (from {source.get(str(e['loc'][0]), 'the default')}): {e['msg']}"
+                             for e in err.errors())
+        raise RecipeError(f"load pod settings: {problems}") from None
 
 
 def _aiperf_command(resolved: ResolvedSpec, arm: str, point: str, trial: int, **kwargs) -> list[str]:

@@ -42,7 +42,7 @@ def dns_name(base: str, suffix: str, limit: int = 63) -> str:
     if room < 1:
         raise RecipeError(f"name suffix {suffix!r} leaves no room within {limit} characters")
     name = f"{base[:room].rstrip('-')}-{suffix}"
-    if not DNS_LABEL.match(name):
+    if not DNS_LABEL.fullmatch(name):
         raise RecipeError(f"{name!r} is not a DNS-1123 label")
     return name
 
@@ -80,16 +80,16 @@ def validate_overrides(resolved: ResolvedSpec, overrides: dict) -> dict:
         raise RecipeError(f"{spec.id}: unknown override(s) {sorted(unknown)}; known: {sorted(known)}")
     problems = []
     tag = overrides.get("image_tag")
-    if tag is not None and (not isinstance(tag, str) or not IMAGE_TAG.match(tag)):
+    if tag is not None and (not isinstance(tag, str) or not IMAGE_TAG.fullmatch(tag)):
         problems.append(f"image_tag {tag!r}: letters, digits, '.', '_' and '-' only (max 128)")
     gpu = overrides.get("gpu_type")
     if gpu is not None and gpu not in spec.hardware.gpu_types:
         problems.append(f"gpu_type {gpu!r}: this benchmark runs on {spec.hardware.gpu_types}")
     ns = overrides.get("namespace")
-    if ns is not None and (not isinstance(ns, str) or len(ns) > 63 or not DNS_LABEL.match(ns)):
+    if ns is not None and (not isinstance(ns, str) or len(ns) > 63 or not DNS_LABEL.fullmatch(ns)):
         problems.append(f"namespace {ns!r}: a DNS-1123 label (lower-case letters, digits, '-'; max 63)")
     image = overrides.get("aiperf_image")
-    if image is not None and (not isinstance(image, str) or not IMAGE_REF.match(image)):
+    if image is not None and (not isinstance(image, str) or not IMAGE_REF.fullmatch(image)):
         problems.append(f"aiperf_image {image!r}: an image reference with an explicit tag")
     if problems:
         raise RecipeError(f"{spec.id}: invalid values:\n  - " + "\n  - ".join(problems))
@@ -100,7 +100,7 @@ def _check_run(resolved: ResolvedSpec, run: RunContext) -> None:
     """The run's form-derived values and labels must be safe before they are put into manifests."""
     validate_overrides(resolved, {"image_tag": run.image_tag, "gpu_type": run.gpu_type, "namespace": run.namespace})
     for key, value in run.labels("x").items():
-        if len(value) > 63 or not LABEL_VALUE.match(value):
+        if len(value) > 63 or not LABEL_VALUE.fullmatch(value):
             raise RecipeError(f"label {key}={value!r} is not a valid Kubernetes label value (max 63 chars)")
     if run.benchmark != resolved.spec.id:
         raise RecipeError(f"run is for {run.benchmark!r} but the spec is {resolved.spec.id!r}")

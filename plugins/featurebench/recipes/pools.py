@@ -39,7 +39,7 @@ def load_pools(path: Path = POOLS_FILE) -> dict[str, Pool]:
     pools = raw.get("pools", raw) if isinstance(raw, dict) else None
     if not isinstance(pools, dict) or not pools:
         raise RecipeError(f"{path}: expected a mapping of GPU pools under `pools:`")
-    bad = [n for n in pools if not re.match(SLUG, n)]
+    bad = [n for n in pools if not re.fullmatch(SLUG, n)]
     if bad:
         raise RecipeError(f"{path}: pool names must be slugs: {bad}")
     try:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from featurebench.errors import IngestError
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -86,6 +88,52 @@ def _input_schema() -> pa.Schema:
     return pa.schema([("metadata", pa.struct(meta)), ("metrics", pa.struct(metrics)), ("error", error)])
 
 
+# A successful request with one of these negative, infinite or NaN is corrupt, not fast: it is counted as an error
+# (error_type CORRUPT) with its latencies nulled, so it can neither drag a percentile nor hide in a mean.
+_LATENCIES = ("ttft_ms", "ttst_ms", "request_latency_ms", "itl_ms", "output_tps_per_user")
+CORRUPT = "CorruptRecord"
+
+
+def mark_corrupt(table: pa.Table | pa.RecordBatch) -> tuple[pa.Table | pa.RecordBatch, int]:
+    """The canonical table with corrupt successful rows turned into errors, and how many there were."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def bad(values: pa.Array) -> np.ndarray:
+        v = values.to_numpy(zero_copy_only=False).astype(float)
+        with np.errstate(invalid="ignore"):
+            return ~np.isfinite(v) | (v < 0)
+
+    n = table.num_rows
+    ok = np.asarray(table.column("ok").to_numpy(zero_copy_only=False), dtype=bool)
+    corrupt = np.zeros(n, dtype=bool)
+    for name in _LATENCIES:
+        col = pc.fill_null(table.column(name), 0.0)
+        corrupt |= bad(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+    icl = table.column("inter_chunk_latency_ms")
+    icl = icl.combine_chunks() if isinstance(icl, pa.ChunkedArray) else icl
+    flat = pc.list_flatten(icl)
+    if len(flat):
+        corrupt[np.unique(pc.list_parent_indices(icl).to_numpy()[bad(pc.fill_null(flat, 0.0))])] = True
+    corrupt &= ok
+    count = int(corrupt.sum())
+    if not count:
+        return table, 0
+    mask = pa.array(corrupt)
+    cols = {f.name: table.column(f.name) for f in table.schema}
+    cols["ok"] = pa.array(ok & ~corrupt)
+    cols["error_type"] = pc.if_else(mask, pa.scalar(CORRUPT), cols["error_type"])
+    cols["error_message"] = pc.if_else(mask, pa.scalar("negative, infinite or NaN latency in the record"),
+                                       cols["error_message"])
+    for name in (*_LATENCIES, "inter_chunk_latency_ms"):
+        cols[name] = pc.if_else(mask, pa.scalar(None, cols[name].type), cols[name])
+    has_slos = table.column("good").null_count < n  # null everywhere = the spec sets no SLOs
+    cols["good"] = pc.if_else(mask, pa.scalar(False if has_slos else None, pa.bool_()), cols["good"])
+    make = pa.Table.from_arrays if isinstance(table, pa.Table) else pa.RecordBatch.from_arrays
+    return make([cols[f.name] for f in table.schema], schema=table.schema), count
+
+
 @dataclass
 class IngestStats:
     """Counts from one ingestion, for logs and the CLI."""
@@ -94,6 +142,7 @@ class IngestStats:
     errors: int = 0
     warmup_dropped: int = 0
     good: int = 0
+    corrupt: int = 0  # successful records with a negative, infinite or NaN latency, counted as errors
     aiperf_good_disagreements: int = 0  # rows where AIPerf's own good_request_count differs from ours
     batches: int = 0
 
@@ -151,10 +200,11 @@ def _canonical(raw: pa.RecordBatch, goodput: Goodput | None, stats: IngestStats)
         differs = pc.not_equal(pc.greater(aiperf_good, 0), cols["good"])
         stats.aiperf_good_disagreements += pc.sum(pc.fill_null(differs, False)).as_py() or 0
 
-    batch = pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema)
+    batch, corrupt = mark_corrupt(pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema))
     stats.rows += batch.num_rows
-    stats.errors += batch.num_rows - (pc.sum(ok).as_py() or 0)
-    stats.good += pc.sum(cols["good"]).as_py() or 0
+    stats.corrupt += corrupt
+    stats.errors += batch.num_rows - (pc.sum(batch.column("ok")).as_py() or 0)
+    stats.good += pc.sum(batch.column("good")).as_py() or 0
     return batch
 
 
@@ -183,23 +233,26 @@ def ingest_records(jsonl_path: str | Path, *, goodput: Goodput | None, stats: In
         batches = list(iter_record_batches(jsonl_path, goodput=goodput, stats=st, block_size=block_size))
         return pa.Table.from_batches(batches, schema=canonical_schema()), st
 
-    table, st = _with_block_retry(attempt, block_size)
+    table, st = _with_block_retry(attempt, block_size, jsonl_path)
     if stats is not None:
         stats.__dict__.update(st.__dict__)
     _warn_disagreements(jsonl_path, st)
     return table
 
 
-def _with_block_retry(attempt, block_size: int):
-    """Run attempt(block_size), growing the block while a JSONL line does not fit in one."""
+def _with_block_retry(attempt, block_size: int, path: str | Path):
+    """Run attempt(block_size), growing the block while a JSONL line does not fit in one. A file that is not
+    AIPerf JSONL (truncated, garbage) is an IngestError naming it."""
     import pyarrow as pa
 
     while True:
         try:
             return attempt(block_size)
-        except pa.ArrowInvalid as exc:
+        except FileNotFoundError:
+            raise IngestError(f"{path}: no such file") from None
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             if "straddl" not in str(exc) or block_size >= _MAX_BLOCK_SIZE:
-                raise
+                raise IngestError(f"{path}: not AIPerf per-request JSONL ({exc})") from None
             block_size *= 8
             log.info("a record is longer than the parsing block; retrying with %d MiB blocks", block_size >> 20)
 
@@ -235,7 +288,7 @@ def ingest_to_parquet(jsonl_path: str | Path, out_path: str | Path, goodput: Goo
         return st
 
     try:
-        stats = _with_block_retry(attempt, block_size)
+        stats = _with_block_retry(attempt, block_size, jsonl_path)
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -248,6 +301,9 @@ def _table_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
 
 
 def _warn_disagreements(path: str | Path, stats: IngestStats) -> None:
+    if stats.corrupt:
+        log.warning("%s: %d successful record(s) with a negative, infinite or NaN latency, counted as errors "
+                    "(error_type %s)", path, stats.corrupt, CORRUPT)
     if stats.aiperf_good_disagreements:
         log.warning("%s: %d request(s) where AIPerf's good_request_count disagrees with the spec's SLOs "
                     "(were AIPerf's --goodput flags built from the same spec?)", path, stats.aiperf_good_disagreements)

@@ -69,7 +69,7 @@ class ComputeResources(Strict):
     @field_validator("custom")
     @classmethod
     def _quantities(cls, custom: dict[str, str]) -> dict[str, str]:
-        bad = {k: v for k, v in custom.items() if not re.match(QUANTITY, v)}
+        bad = {k: v for k, v in custom.items() if not re.fullmatch(QUANTITY, v)}
         if bad:
             raise ValueError(f"not resource quantities: {bad}")
         return custom

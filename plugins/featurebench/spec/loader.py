@@ -21,6 +21,24 @@ from featurebench.spec.models import BenchmarkSpec, ResolvedSpec, SpecVersion
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _UniqueKeyLoader(_YAML_LOADER):
+    """The safe loader, refusing a key given twice in one mapping (YAML would silently keep the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:  # the mapping's own keys; `<<` merges may be overridden, as YAML says
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                continue  # an unhashable key: the base constructor reports it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _deep_merge(base: dict, patch: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in patch.items():
@@ -44,12 +62,18 @@ class SpecFile:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        text = self.path.read_text()
-        self.sha256 = hashlib.sha256(text.encode()).hexdigest()
+        data = self.path.read_bytes()
+        self.sha256 = hashlib.sha256(data).hexdigest()
         try:
-            raw = yaml.load(text, Loader=_YAML_LOADER)
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"{self.path}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
+        try:
+            raw = yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
-            raise SpecError(f"{self.path}: not valid YAML: {exc}") from exc
+            raise SpecError(f"{self.path}: not valid YAML: {exc}") from None
+        except (ValueError, TypeError, RecursionError) as exc:  # e.g. a date such as 2026-02-30
+            raise SpecError(f"{self.path}: a YAML value cannot be read: {exc}") from None
         if not isinstance(raw, dict):
             raise SpecError(f"{self.path}: a spec must be a YAML mapping")
         self.raw: dict = raw
@@ -99,6 +123,8 @@ def load_all(directory: Path | None = None) -> tuple[dict[str, SpecFile], dict[s
     directory = directory or settings.benchmarks_dir()
     specs: dict[str, SpecFile] = {}
     errors: dict[str, str] = {}
+    for path in sorted(Path(directory).glob("*.yml")):  # would be ignored silently otherwise
+        errors[str(path)] = f"{path}: spec files end in .yaml; rename it to {path.stem}.yaml"
     for path in sorted(Path(directory).glob("*.yaml")):
         try:
             specs[path.stem] = SpecFile(path)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from featurebench.spec.base import SLUG, Strict
+from featurebench.spec.base import MAX_TRIALS, SLUG, Strict, check_levels
 from featurebench.spec.deploy import (
     Deployment,
 )
@@ -48,7 +48,7 @@ class Hardware(Strict):
         unknown = set(self.pools) - set(self.gpu_types)
         if unknown:
             raise ValueError(f"pools names GPU types that are not gpu/gpu_choices: {sorted(unknown)}")
-        bad = [p for p in self.pools.values() if not re.match(SLUG, p)]
+        bad = [p for p in self.pools.values() if not re.fullmatch(SLUG, p)]
         if bad:
             raise ValueError(f"pool names must be slugs: {bad}")
         return self
@@ -87,6 +87,12 @@ class Arm(Strict):
     local: LocalArm
     concurrency: list[int] | None = None  # per-arm load points (closed loop), overriding load.concurrency
 
+    @field_validator("concurrency")
+    @classmethod
+    def _levels(cls, levels: list[int] | None) -> list[int] | None:
+        check_levels(levels, "concurrency")
+        return levels
+
     @model_validator(mode="after")
     def _gpus_add_up(self) -> Arm:
         if self.deploy.gpus != self.gpus:
@@ -118,21 +124,20 @@ class Traffic(Strict):
 class Load(Strict):
     mode: Literal["fixed_schedule", "concurrency"]
     concurrency: list[int] = []  # closed-loop load points
-    concurrency_per_gpu: int | None = None  # topology benchmarks: concurrency = this x the arm's GPUs
-    request_count: int | None = None
-    requests_per_concurrency: int | None = None  # request count = this x concurrency
-    duration_s: int | None = None  # benchmark duration instead of a request count
-    ramp_s: int | None = None
+    concurrency_per_gpu: int | None = Field(default=None, gt=0)  # topology: concurrency = this x the arm's GPUs
+    request_count: int | None = Field(default=None, gt=0)
+    requests_per_concurrency: int | None = Field(default=None, gt=0)  # request count = this x concurrency
+    duration_s: int | None = Field(default=None, gt=0)  # benchmark duration instead of a request count
+    ramp_s: int | None = Field(default=None, ge=0)
     extra_inputs: dict[str, Any] = {}
     random_seed: int = 42
-    request_timeout_s: int = 1200
+    request_timeout_s: int = Field(default=1200, gt=0)
 
     @model_validator(mode="after")
     def _points(self) -> Load:
         if self.mode == "concurrency" and not (self.concurrency or self.concurrency_per_gpu):
             raise ValueError("closed-loop load needs `concurrency` or `concurrency_per_gpu`")
-        if any(c <= 0 for c in self.concurrency):
-            raise ValueError("concurrency levels must be positive")
+        check_levels(self.concurrency, "concurrency")
         return self
 
 
@@ -162,6 +167,9 @@ class Comparison(Strict):
     practical_threshold_pct: float = Field(default=5.0, ge=0)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     per_gpu: bool = False  # topology benchmarks: read throughput per GPU first
+    # A trial whose share of failed requests exceeds this is INVALID and never feeds a verdict: an engine that
+    # crashed mid-load leaves only its fast survivors to measure. A ratio, as AIPerf's --failed-request-threshold.
+    failed_request_threshold: float = Field(default=0.05, ge=0, le=1)
 
 
 class LocalProfile(Strict):
@@ -173,7 +181,7 @@ class LocalProfile(Strict):
     max_num_seqs: int | None = None
     traffic: Traffic
     load: Load
-    trials: int = Field(default=2, gt=0)
+    trials: int = Field(default=2, gt=0, le=MAX_TRIALS)
     warmup: Warmup = Warmup()
     arms: dict[str, LocalArm] = {}  # per-arm override of Arm.local (rarely needed)
 
@@ -184,11 +192,12 @@ class Schedule(Strict):
     @field_validator("cron")
     @classmethod
     def _weekly(cls, cron: str) -> str:
+        from croniter import croniter  # what Airflow's CronTriggerTimetable parses the expression with
+
         parts = cron.split()
-        if len(parts) != 5 or parts[2:4] != ["*", "*"] or not parts[4].isdigit() or not all(
-            p.isdigit() for p in parts[:2]
-        ):
-            raise ValueError(f"{cron!r} is not a weekly cron ('M H * * D', one day of the week)")
+        weekly = len(parts) == 5 and parts[2:4] == ["*", "*"] and all(p.isdigit() for p in (parts[0], parts[1], parts[4]))
+        if not weekly or not croniter.is_valid(cron) or int(parts[0]) > 59 or int(parts[1]) > 23 or int(parts[4]) > 7:
+            raise ValueError(f"{cron!r} is not a weekly cron ('M H * * D': minute 0-59, hour 0-23, one day 0-7)")
         return cron
 
 
@@ -213,7 +222,7 @@ class BenchmarkSpec(Strict):
     traffic: Traffic
     load: Load
     # 6 trials detect a 5% p50 TTFT shift 84% of the time at 2% trial-to-trial CV; 3 only 41% (tests/test_stats.py)
-    trials: int = Field(default=6, gt=0)
+    trials: int = Field(default=6, gt=0, le=MAX_TRIALS)
     warmup: Warmup = Warmup()
     goodput: Goodput | None = None
     arms: list[Arm] = Field(min_length=2)

@@ -42,7 +42,7 @@ def text_hash(text: str) -> str:
 
 
 def check_labels(labels: dict[str, str]) -> None:
-    bad = {key: v for key, v in labels.items() if len(v) > 63 or not LABEL_VALUE.match(v)}
+    bad = {key: v for key, v in labels.items() if len(v) > 63 or not LABEL_VALUE.fullmatch(v)}
     if bad:
         raise KubernetesError(f"not valid Kubernetes label values (max 63 chars, [A-Za-z0-9._-]): {bad}")
 
