@@ -309,6 +309,10 @@ def _pod_spec(pod: PodSettings, *, gpu_pool: Pool | None, run: RunContext, arm: 
 
 def _container_extras(pod: PodSettings) -> dict:
     out: dict = {}
+    if pod.pod_uid_env:
+        out["env"] = [{"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}}]
+    if pod.working_dir:
+        out["workingDir"] = pod.working_dir
     if pod.startup_probe:
         out["startupProbe"] = _probe(pod.startup_probe)
     if pod.capabilities:
@@ -484,7 +488,7 @@ def render_load_job(
     the command is `fb-load -- aiperf profile ...` whose --artifact-dir (and --input-file) are pod-local paths;
     FEATUREBENCH_ARTIFACTS_URI is the store URI of layout.artifacts_prefix, FEATUREBENCH_TRACE_URI the trace the
     platform uploaded (layout.traffic_key), FEATUREBENCH_MEDIA_MODE how its images reach the server."""
-    from featurebench.load import aiperf_env, load_settings
+    from featurebench.load import aiperf_env, load_settings, warmup_command
     from featurebench.store import join_uri
     from featurebench.traces import media_mode
 
@@ -503,8 +507,11 @@ def render_load_job(
         )
     except ValueError as exc:
         raise RecipeError(f"{spec.id}/{arm_name} point {point!r}: {exc}") from None
+    warmup = warmup_command(resolved, url=endpoint_url(resolved, arm_name, run), model=spec.model.hf_id,
+                            tokenizer=spec.model.hf_id, artifact_dir=f"{LOAD_WORK}/warmup", platform="kubernetes")
     env = aiperf_env(hf_home=LOAD_HF_HOME, cache_dir=f"{LOAD_WORK}/cache")
     env["AIPERF_HTTP_CONNECTION_LIMIT"] = "200"  # as every upstream perf job
+    env.update(load.env)  # the spec's AIPerf settings (upstream's timeouts)
     env["FEATUREBENCH_ARTIFACTS_URI"] = join_uri(
         run.results_root, artifacts_prefix(run.benchmark, run.date, run.run_id, arm_name, point, trial))
     if input_file:
@@ -533,7 +540,7 @@ def render_load_job(
         "serving_selector": serving,
         "service_account": config.service_account,
         "image": aiperf_image or config.image_ref,
-        "command": ["fb-load", "--", *command],
+        "command": ["fb-load", *(["--", *warmup] if warmup else []), "--", *command],
         "env": env_list,
         "env_from": [{"secretRef": {"name": config.s3_env_from}}] if config.s3_env_from else [],
         "work": LOAD_WORK,
@@ -646,3 +653,13 @@ _Dumper.add_representer(
 
 def dump_yaml(docs: list[dict]) -> str:
     return yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=120)
+
+
+PIN_HOSTNAME_ENV = "FEATUREBENCH_PIN_HOSTNAME"
+
+
+def pin_hostname() -> str | None:
+    """The node an arm with `same_node` pods is pinned to (kubernetes.io/hostname), from the environment."""
+    import os
+
+    return os.environ.get(PIN_HOSTNAME_ENV) or None

@@ -45,6 +45,9 @@ class Model(Strict):
     name: str
     hf_id: str
     revision: str = "main"
+    trust_remote_code: bool = False  # the tokenizer is custom code: AIPerf gets --tokenizer-trust-remote-code
+    draft: str | None = None  # a speculative-decoding draft model (HF id) some arms load too
+    draft_revision: str = "main"
 
 
 class Hardware(Strict):
@@ -114,6 +117,9 @@ class PodSettings(Strict):
     memlock_unlimited: bool = False  # run the engine under `ulimit -l unlimited` (pinned memory for NIXL/RDMA)
     startup_probe: Probe | None = None
     colocate_workers: bool = False  # preferred podAffinity to this arm's worker pods on the same node
+    working_dir: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/._-]*$")  # the main container's workingDir
+    pod_uid_env: bool = False  # POD_UID from the downward API (metadata.uid) in the main container, as upstream
+    same_node: bool = False  # every pod of the arm, the load pod too, on the pool's pinned node (pin_hostname)
 
     def merged(self, over: PodSettings | None) -> PodSettings:
         """These settings with a worker's `over` applied: maps merged, lists appended, scalars replaced."""
@@ -127,6 +133,9 @@ class PodSettings(Strict):
             memlock_unlimited=self.memlock_unlimited or over.memlock_unlimited,
             startup_probe=over.startup_probe or self.startup_probe,
             colocate_workers=self.colocate_workers or over.colocate_workers,
+            working_dir=over.working_dir or self.working_dir,
+            pod_uid_env=self.pod_uid_env or over.pod_uid_env,
+            same_node=self.same_node or over.same_node,
         )
 
 
@@ -310,6 +319,15 @@ class Traffic(Strict):
         return self
 
 
+# Flags featurebench.load sets itself; a spec's aiperf_args may not set them again.
+OWNED_AIPERF_FLAGS = frozenset({
+    "--model", "-m", "--tokenizer", "--url", "-u", "--artifact-dir", "--input-file", "--custom-dataset-type",
+    "--concurrency", "--request-count", "--benchmark-duration", "--random-seed", "--goodput", "--extra-inputs",
+    "--fixed-schedule", "--no-fixed-schedule", "--warmup-request-count", "--warmup-concurrency",
+    "--request-timeout-seconds", "--streaming", "--endpoint-type", "--export-level", "--profile-export-level",
+})
+
+
 class Load(Strict):
     mode: Literal["fixed_schedule", "concurrency"]
     concurrency: list[int] = []  # closed-loop load points
@@ -321,6 +339,24 @@ class Load(Strict):
     extra_inputs: dict[str, Any] = {}
     random_seed: int = 42
     request_timeout_s: int = 1200
+    env: dict[str, str] = {}  # AIPerf's environment (AIPERF_* settings, e.g. timeouts), as upstream's perf job
+    aiperf_args: list[str] = []  # further `aiperf profile` flags, as upstream's perf job (e.g. --workers-max 200)
+
+    @field_validator("env")
+    @classmethod
+    def _aiperf_env(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in env if not re.match(r"^AIPERF_[A-Z0-9_]+$", k)]
+        if bad:
+            raise ValueError(f"load.env sets AIPerf settings only (AIPERF_*): {bad}")
+        return env
+
+    @field_validator("aiperf_args")
+    @classmethod
+    def _not_owned(cls, args: list[str]) -> list[str]:
+        owned = sorted(set(args) & OWNED_AIPERF_FLAGS)
+        if owned:
+            raise ValueError(f"load.aiperf_args sets flags featurebench.load owns: {owned}")
+        return args
 
     @model_validator(mode="after")
     def _points(self) -> Load:
@@ -335,6 +371,33 @@ class Warmup(Strict):
     requests: int = Field(default=0, ge=0)
     concurrency: int = Field(default=1, gt=0)
     match_concurrency: bool = False  # topology benchmarks: warmup requests and concurrency = the load point's
+    # A separate synthetic run before the measured one (its prompts share no prefix with the trace, so the KV
+    # cache the measured run is judged on starts cold), instead of the trace's first requests in the run.
+    separate: bool = False
+    isl: int | None = Field(default=None, gt=0)  # separate run's synthetic lengths (None: AIPerf's defaults)
+    osl: int | None = Field(default=None, gt=0)
+    extra_inputs: dict[str, Any] = {}
+
+
+class Deviation(Strict):
+    """A declared, intentional difference from the upstream recipe (featurebench.parity field path pattern)."""
+
+    path: str = Field(min_length=3)  # fnmatch pattern over parity paths, e.g. load.run.--random-seed
+    reason: str = Field(min_length=10)
+    arms: list[str] = []  # empty: every arm
+
+
+class UpstreamArm(Strict):
+    """An arm's upstream files, relative to the upstream copies (featurebench.parity.upstream_root)."""
+
+    deploy: str
+    perf: str
+    env_file: str | None = None  # values upstream's wrapper envsubsts into both (qwen3.6 hw/<gpu>.env)
+
+
+class Parity(Strict):
+    arms: dict[str, UpstreamArm]
+    deviations: list[Deviation] = []
 
 
 # Metric names the comparison computes (featurebench.compare.METRICS; a test keeps the two in step).
@@ -419,6 +482,7 @@ class BenchmarkSpec(Strict):
     ready_timeout_s: int = Field(default=1800, gt=0)
     versions: list[SpecVersion] = Field(min_length=1)
     notes: list[str] = []  # discrepancies between sources and the choice made
+    parity: Parity | None = None  # the upstream recipe of each arm and the declared deviations (featurebench.parity)
 
     @model_validator(mode="after")
     def _arms(self) -> BenchmarkSpec:
@@ -430,6 +494,11 @@ class BenchmarkSpec(Strict):
         unknown = set(self.local.arms) - set(names)
         if unknown:
             raise ValueError(f"local.arms names unknown arms: {sorted(unknown)}")
+        if self.parity and set(self.parity.arms) != set(names):
+            raise ValueError(f"parity.arms must name every arm exactly: {sorted(self.parity.arms)} vs {sorted(names)}")
+        for dev in self.parity.deviations if self.parity else []:
+            if set(dev.arms) - set(names):
+                raise ValueError(f"parity deviation {dev.path!r} names unknown arms: {sorted(set(dev.arms) - set(names))}")
         dates = [v.effective_from for v in self.versions]
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             raise ValueError("versions must be in increasing effective_from order, one per date")
