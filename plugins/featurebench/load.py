@@ -95,7 +95,7 @@ def aiperf_command(
         if not input_file:
             raise ValueError(f"{spec.id}: trace traffic needs an input file")
         cmd += ["--input-file", str(input_file), "--custom-dataset-type", traffic.dataset_type]
-        if "block_size" in traffic.params and traffic.dataset_type == "mooncake_trace":
+        if "block_size" in traffic.params and traffic.dataset_type == "mooncake_trace":  # noqa: SIM102
             cmd += ["--isl-block-size", str(traffic.params["block_size"])]
     elif replay:
         raise ValueError(f"{spec.id}: point {point!r} replays a trace, but the traffic is synthetic")
@@ -108,7 +108,7 @@ def aiperf_command(
             cmd += ["--synthesis-speedup-ratio", replay.group(1)]
     else:
         concurrency = int(closed.group(1))
-        if traffic.kind == "trace":
+        if traffic.dataset_type == "mooncake_trace":
             cmd.append("--no-fixed-schedule")  # a timestamped trace would otherwise switch to replay
         cmd += ["--concurrency", str(concurrency)]
         if load.ramp_s:
@@ -119,14 +119,17 @@ def aiperf_command(
             count = load.request_count or (load.requests_per_concurrency or 10) * concurrency
             cmd += ["--request-count", str(count)]
 
-    cmd += list(load.aiperf_args)
+    level = closed.group(1) if closed else ""
+    cmd += [a.replace("{concurrency}", level) for a in load.aiperf_args]
     if warmup.separate:
         pass  # a run of its own before this one: warmup_command
     elif warmup.match_concurrency and closed:  # topology recipes: warm up with one request per concurrent slot
         level = closed.group(1)
         cmd += ["--warmup-request-count", level, "--warmup-concurrency", level]
     elif warmup.requests:
-        cmd += ["--warmup-request-count", str(warmup.requests), "--warmup-concurrency", str(warmup.concurrency)]
+        cmd += ["--warmup-request-count", str(warmup.requests)]
+        if warmup.concurrency:
+            cmd += ["--warmup-concurrency", str(warmup.concurrency)]
     return cmd
 
 
@@ -155,7 +158,7 @@ def warmup_command(resolved: ResolvedSpec, *, url: str, model: str, tokenizer: s
         cmd += ["--osl", str(warmup.osl), "--osl-stddev", "0"]
     for key, value in warmup.extra_inputs.items():
         cmd += ["--extra-inputs", _extra_input(key, value)]
-    return cmd + ["--concurrency", str(warmup.concurrency), "--request-count", str(warmup.requests)]
+    return cmd + ["--concurrency", str(warmup.concurrency or 1), "--request-count", str(warmup.requests)]
 
 
 def aiperf_env(*, hf_home: str | Path | None, cache_dir: str | Path) -> dict[str, str]:

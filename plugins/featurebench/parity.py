@@ -104,7 +104,7 @@ def run_recorded(script: str, env: dict[str, str], args: list[str] | None = None
         log.touch()
         run_env = {**env, "PATH": f"{bin_dir}:/usr/bin:/bin", "BASH_ENV": str(Path(tmp) / "env.sh"),
                    "FB_PARITY_LOG": str(log), "HOME": tmp}
-        subprocess.run(["bash", "-c", script, "sh", *(args or [])], env=run_env, cwd=tmp, timeout=60,
+        subprocess.run(["bash", "-c", script, *(args or ["sh"])], env=run_env, cwd=tmp, timeout=60,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         calls = []
         for record in log.read_text().split("\036"):
@@ -351,6 +351,10 @@ def aiperf_flags(argv: list[str], *, tokenizer_root: str | None = None) -> dict[
     for flag, default in AIPERF_DEFAULTS.items():
         if out.get(flag) == default:
             del out[flag]
+    if out.get("--tokenizer") == out.get("--model"):  # AIPerf's tokenizer defaults to the model's
+        del out["--tokenizer"]
+    if "--warmup-concurrency" in out and out["--warmup-concurrency"] == out.get("--concurrency"):
+        del out["--warmup-concurrency"]  # AIPerf's warmup concurrency defaults to the run's
     if "--url" in out:  # each side's own frontend Service: only the scheme and port can differ
         out["--url"] = [re.sub(r"^(https?://)?[^:/]+", "<the arm's frontend>", u) for u in out["--url"]]
     tok = out.get("--tokenizer", "")

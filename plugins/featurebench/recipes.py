@@ -295,6 +295,8 @@ def _pod_spec(pod: PodSettings, *, gpu_pool: Pool | None, run: RunContext, arm: 
         out["tolerations"] = tolerations
     if pod.run_as_user is not None:
         out["securityContext"] = {"runAsUser": pod.run_as_user}
+    if pod.same_node:
+        out.update(same_node_placement(run, arm, out.get("nodeSelector", {})))
     if pod.colocate_workers:
         out["affinity"] = {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
             "weight": 100,
@@ -305,6 +307,17 @@ def _pod_spec(pod: PodSettings, *, gpu_pool: Pool | None, run: RunContext, arm: 
             },
         }]}}
     return out
+
+
+def same_node_placement(run: RunContext, arm: str, selector: dict) -> dict:
+    """Every pod of the arm (the load pod too) on one node: the pinned hostname when one is configured, as
+    upstream pins it (podAffinity does not hold under gang scheduling); else a required podAffinity to the arm's
+    pods (the first pod may go anywhere, the others follow it)."""
+    host = pin_hostname()
+    if host:
+        return {"nodeSelector": {**selector, "kubernetes.io/hostname": host}}
+    return {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+        "topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": run.labels(arm)}}]}}}
 
 
 def _container_extras(pod: PodSettings) -> dict:
@@ -356,7 +369,8 @@ def _frontend(arm: Arm, run: RunContext) -> dict:
         "command": ["python3", "-m", "dynamo.frontend"],
         "args": ["--router-mode", d.router_mode, *d.frontend_args],
         "pod": _pod_spec(d.pod, gpu_pool=None, run=run, arm=arm.name),
-        "container": {},
+        # the deployment-wide container settings; probes and capabilities are the workers'
+        "container": {k: v for k, v in _container_extras(d.pod).items() if k in ("env", "workingDir")},
     }
 
 
@@ -381,7 +395,7 @@ def _worker(arm: Arm, w: Worker, run: RunContext, *, name: str, pool: Pool) -> d
     return {
         "name": w.name,
         "component_type": "worker",
-        "sub_component_type": w.role if w.role in ("prefill", "decode") else None,
+        "sub_component_type": w.sub_component_type or (w.role if w.role in ("prefill", "decode") else None),
         "replicas": w.replicas,
         "node_count": w.nodes_per_replica if w.nodes_per_replica > 1 else None,
         "env_from_secret": HF_TOKEN_SECRET if d.needs_hf_token else None,
@@ -532,12 +546,17 @@ def render_load_job(
     deadline = 2 * (load.duration_s or 3600) + 1800
     serving = {"matchLabels": run.labels(arm_name),
                "matchExpressions": [{"key": "featurebench/component", "operator": "NotIn", "values": ["load"]}]}
+    if arm.deploy.pod.same_node:  # upstream keeps the load pod with the arm (e.g. a same-node embedding copy)
+        placement = same_node_placement(run, arm_name, {})
+    else:  # prefer a node without the arm's serving pods, so load generation does not steal their CPUs
+        placement = {"affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": serving}}]}}}
     docs = render_template("aiperf-job.yaml.j2", {
         "name": dns_name(name, f"{point}-t{trial}"),
         "namespace": run.namespace,
         "labels": labels,
         "deadline_s": deadline,
-        "serving_selector": serving,
+        "placement": placement,
         "service_account": config.service_account,
         "image": aiperf_image or config.image_ref,
         "command": ["fb-load", *(["--", *warmup] if warmup else []), "--", *command],

@@ -180,6 +180,7 @@ class Worker(Strict):
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9-]*$")  # service name, e.g. VllmPrefillWorker
     role: Literal["agg", "prefill", "decode"]
+    sub_component_type: Literal["prefill", "decode"] | None = None  # DGD subComponentType (default: from role)
     replicas: int = Field(gt=0)
     gpus_per_pod: int = Field(gt=0)
     nodes_per_replica: int = Field(default=1, gt=0)  # > 1 = multinode worker (DGD multinode.nodeCount)
@@ -340,7 +341,9 @@ class Load(Strict):
     random_seed: int = 42
     request_timeout_s: int = 1200
     env: dict[str, str] = {}  # AIPerf's environment (AIPERF_* settings, e.g. timeouts), as upstream's perf job
-    aiperf_args: list[str] = []  # further `aiperf profile` flags, as upstream's perf job (e.g. --workers-max 200)
+    # further `aiperf profile` flags, as upstream's perf job (e.g. --workers-max 200); "{concurrency}" in a value
+    # is the load point's concurrency
+    aiperf_args: list[str] = []
 
     @field_validator("env")
     @classmethod
@@ -369,7 +372,7 @@ class Load(Strict):
 
 class Warmup(Strict):
     requests: int = Field(default=0, ge=0)
-    concurrency: int = Field(default=1, gt=0)
+    concurrency: int | None = Field(default=None, gt=0)  # None: AIPerf's default, the run's concurrency
     match_concurrency: bool = False  # topology benchmarks: warmup requests and concurrency = the load point's
     # A separate synthetic run before the measured one (its prompts share no prefix with the trace, so the KV
     # cache the measured run is judged on starts cold), instead of the trace's first requests in the run.
