@@ -351,8 +351,6 @@ def aiperf_flags(argv: list[str], *, tokenizer_root: str | None = None) -> dict[
     for flag, default in AIPERF_DEFAULTS.items():
         if out.get(flag) == default:
             del out[flag]
-    if out.get("--tokenizer") == out.get("--model"):  # AIPerf's tokenizer defaults to the model's
-        del out["--tokenizer"]
     if "--warmup-concurrency" in out and out["--warmup-concurrency"] == out.get("--concurrency"):
         del out["--warmup-concurrency"]  # AIPerf's warmup concurrency defaults to the run's
     if "--url" in out:  # each side's own frontend Service: only the scheme and port can differ
@@ -362,6 +360,8 @@ def aiperf_flags(argv: list[str], *, tokenizer_root: str | None = None) -> dict[
     if snap:  # a snapshot folder of the HF cache is that model at that revision
         out["--tokenizer"] = f"{snap.group(1)}/{snap.group(2)}"
         out["--tokenizer-revision"] = snap.group(3)
+    if out.get("--tokenizer") == out.get("--model"):  # AIPerf's tokenizer defaults to the model's
+        del out["--tokenizer"]
     if "--input-file" in out:
         out["--input-file"] = Path(out["--input-file"]).name
     return out
