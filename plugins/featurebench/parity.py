@@ -143,6 +143,8 @@ def canonical_argv(argv: list[str]) -> list[str]:
 def effective_exec(argv: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, list[str]]]:
     """The program a container really runs and the ulimits set on the way: a `sh -c` wrapper is run recorded."""
     limits: dict[str, list[str]] = {}
+    # Kubernetes expands $(VAR) in command and args from the container's env before anything runs
+    argv = [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), a) for a in argv]
     if len(argv) >= 3 and argv[0] in SHELLS and argv[1] in ("-c", "-lc"):
         calls = run_recorded(argv[2], env, argv[3:])
         limits = {c[0][1]: c[0][2:] for c in calls if c[0][0] == "ulimit"}
@@ -208,6 +210,15 @@ def _mounts(mounts: list[dict], volumes: dict[str, dict]) -> dict[str, str]:
     return out
 
 
+def _node_selector(selector: dict | None, pin: str | None) -> dict:
+    """A hostname pin to our configured node or to upstream's fill-in placeholder is the same: one pinned node."""
+    selector = dict(selector or {})
+    host = selector.get("kubernetes.io/hostname")
+    if host is not None and (host == pin or re.fullmatch(r"<FILL-IN-[A-Z0-9]+-HOSTNAME>", host)):
+        selector["kubernetes.io/hostname"] = "<one pinned node>"
+    return selector
+
+
 def _affinity(affinity: dict | None, own: set[str]) -> Any:
     """Pod (anti-)affinity with selectors that name the arm's own pods written as '<arm>'."""
     if not affinity:
@@ -252,12 +263,7 @@ def pod_view(prefix: str, *, pod: dict, container: dict, service: dict, own: set
             del resources["requests"][key]
     view["resources"] = resources
     view["claims"] = sorted(c["name"] for c in pod.pop("resourceClaims", []) or [])
-    selector = pod.pop("nodeSelector", None) or {}
-    if isinstance(selector, dict) and "kubernetes.io/hostname" in selector:
-        selector["kubernetes.io/hostname"] = "<one pinned node>" if pin is None or selector[
-            "kubernetes.io/hostname"] in (pin, "<FILL-IN-H100-HOSTNAME>", "<FILL-IN-GB200-HOSTNAME>") else selector[
-            "kubernetes.io/hostname"]
-    view["nodeSelector"] = selector
+    view["nodeSelector"] = _node_selector(pod.pop("nodeSelector", None), pin)
     view["tolerations"] = {f"{t.get('key', '')}={t.get('value', '')}:{t.get('effect', '')}": t.get("operator", "Equal")
                            for t in pod.pop("tolerations", None) or []}
     view["affinity"] = _affinity(pod.pop("affinity", None), own)
@@ -378,7 +384,7 @@ def _packages(pip_calls: list[list[str]]) -> dict[str, str]:
 
 
 def load_view(*, pod: dict, calls: list[tuple[list[str], dict]], env: dict[str, Any], packages: dict[str, str],
-              limits: dict[str, list[str]], own: set[str]) -> dict[str, Any]:
+              limits: dict[str, list[str]], own: set[str], pin: str | None) -> dict[str, Any]:
     """The load pod: placement, AIPerf's env, packages, limits and its aiperf runs (the last is the measured one)."""
     out: dict[str, Any] = {}
     runs = [aiperf_flags(argv) for argv, _ in calls if argv[:2] == ["aiperf", "profile"]]
@@ -389,14 +395,14 @@ def load_view(*, pod: dict, calls: list[tuple[list[str], dict]], env: dict[str, 
     flatten({k: v for k, v in env.items() if k.startswith("AIPERF_")}, "load.env", out)
     flatten(packages, "load.packages", out)
     flatten(limits, "load.ulimit", out)
-    placement = {"affinity": _affinity(pod.get("affinity"), own), "nodeSelector": pod.get("nodeSelector"),
+    placement = {"affinity": _affinity(pod.get("affinity"), own), "nodeSelector": _node_selector(pod.get("nodeSelector"), pin),
                  "tolerations": {f"{t.get('key', '')}={t.get('value', '')}:{t.get('effect', '')}": t.get("operator", "Equal")
                                  for t in pod.get("tolerations") or []}}
     flatten(placement, "load.pod", out)
     return {k: v for k, v in out.items() if v not in ({}, [], None)}
 
 
-def upstream_load_view(doc: dict, own: set[str]) -> dict[str, Any]:
+def upstream_load_view(doc: dict, own: set[str], pin: str | None) -> dict[str, Any]:
     """Upstream's perf Job/Pod: its container script run with stand-ins."""
     pod = doc["spec"]["template"]["spec"] if doc["kind"] == "Job" else doc["spec"]
     (container,) = pod["containers"]
@@ -407,10 +413,11 @@ def upstream_load_view(doc: dict, own: set[str]) -> dict[str, Any]:
     packages = _packages([c[0][2:] for c in calls if c[0][0] in ("pip", "pip3")])
     limits = {c[0][1]: c[0][2:] for c in calls if c[0][0] == "ulimit"}
     aiperf_env = {k: v for c in calls if c[0][:2] == ["aiperf", "profile"] for k, v in c[1].items()}
-    return load_view(pod=pod, calls=calls, env={**aiperf_env, **env}, packages=packages, limits=limits, own=own)
+    return load_view(pod=pod, calls=calls, env={**aiperf_env, **env}, packages=packages, limits=limits, own=own,
+                     pin=pin)
 
 
-def our_load_view(job: dict, packages: dict[str, str], own: set[str]) -> dict[str, Any]:
+def our_load_view(job: dict, packages: dict[str, str], own: set[str], pin: str | None) -> dict[str, Any]:
     """Our load Job: `fb-load -- <aiperf warmup> -- <aiperf measured>` (fb-load runs them in order)."""
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -423,7 +430,8 @@ def our_load_view(job: dict, packages: dict[str, str], own: set[str]) -> dict[st
         else:
             current.append(arg)
     env = {k: v for k, v in _env_map(container.get("env")).items() if isinstance(v, str)}
-    return load_view(pod=pod, calls=[(c, env) for c in commands], env=env, packages=packages, limits={}, own=own)
+    return load_view(pod=pod, calls=[(c, env) for c in commands], env=env, packages=packages, limits={}, own=own,
+                     pin=pin)
 
 
 def image_packages(dockerfile: Path = REPO_ROOT / "docker" / "aiperf" / "Dockerfile") -> dict[str, str]:
@@ -506,6 +514,6 @@ def arm_differences(resolved, arm_name: str, root: Path | None = None) -> list[D
     names = {d["metadata"]["name"] for d in upstream_deploy if d.get("kind") in ("DynamoGraphDeployment", "Deployment")}
     own = {*names, "featurebench/arm", *(d["metadata"]["name"] for d in ours_deploy)}
     pin = recipes.pin_hostname()
-    ours = {**deployment_view(ours_deploy, own=own, pin=pin), **our_load_view(job, image_packages(), own)}
-    theirs = {**deployment_view(upstream_deploy, own=own, pin=pin), **upstream_load_view(upstream_perf, own)}
+    ours = {**deployment_view(ours_deploy, own=own, pin=pin), **our_load_view(job, image_packages(), own, pin)}
+    theirs = {**deployment_view(upstream_deploy, own=own, pin=pin), **upstream_load_view(upstream_perf, own, pin)}
     return diff(ours, theirs)
