@@ -37,7 +37,7 @@ def test_dockerfile_is_well_formed_and_pinned():
 
     known = {"FROM", "ARG", "RUN", "COPY", "ENV", "USER", "WORKDIR", "ENTRYPOINT", "CMD", "LABEL"}
     instructions = dockerfile_instructions()
-    assert instructions[0] == ("FROM", "python:3.12-slim")
+    assert instructions[:2] == [("ARG", "BASE_IMAGE=python:3.12-slim"), ("FROM", "${BASE_IMAGE}")]
     assert {word for word, _ in instructions} <= known
     args = dict(rest.split("=", 1) for word, rest in instructions if word == "ARG" and "=" in rest)
     pinned = (REPO / "requirements-aiperf.txt").read_text().split("aiperf==")[1].split()[0]
@@ -47,6 +47,7 @@ def test_dockerfile_is_well_formed_and_pinned():
     assert args["BOTO3_VERSION"] == boto3
     (run,) = [rest for word, rest in instructions if word == "RUN"]
     assert '"aiperf==${AIPERF_VERSION}"' in run and '"boto3==${BOTO3_VERSION}"' in run
+    assert args["TRANSFORMERS_VERSION"].startswith("4.57.") and '"transformers==${TRANSFORMERS_VERSION}"' in run
     assert "build-essential" in run and '"${TARGETARCH}" = "arm64"' in run, "compiler only where crick needs it"
     assert ("COPY", "--chmod=0755 fb_load.py /usr/local/bin/fb-load") in instructions
     assert json.loads(dict(instructions)["ENTRYPOINT"]) == ["fb-load", "--"]
