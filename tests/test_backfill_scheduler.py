@@ -203,7 +203,7 @@ def test_backfill_through_the_scheduler(airflow_env):
 
     try:
         for name, cmd in commands.items():
-            out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            out = open(logs / f"{name}.log", "wb")
             procs[name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, start_new_session=True)
             out.close()
@@ -224,7 +224,7 @@ def test_backfill_through_the_scheduler(airflow_env):
         # an unpaused DAG would start right away.
         next_run = dt.datetime.fromisoformat(dag["next_dagrun_run_after"])
         print(f"next scheduled run (not created here): {next_run}")
-        assert next_run <= dt.datetime.now(dt.timezone.utc)
+        assert next_run <= dt.datetime.now(dt.UTC)
 
         cli("dags", "unpause", BENCH)
         created = cli("backfill", "create", "--dag-id", BENCH, "--from-date", "2026-08-10",

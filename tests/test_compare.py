@@ -1,4 +1,4 @@
-"""featurebench.compare: agreement with AIPerf, verdicts end to end, health check, Pareto, store and CLI."""
+"""featurebench.analysis.compare: agreement with AIPerf, verdicts end to end, health check, Pareto, store and CLI."""
 
 import json
 import shutil
@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from featurebench import compare, stats
+from featurebench.analysis import compare
+from featurebench.cli.compare import compare_cli
+from featurebench.results import summary as trial_summary
+from featurebench.testing import simulations
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AIPERF_DIRS = sorted(p.parent for p in FIXTURES.glob("*/profile_export_aiperf.json"))
@@ -17,17 +20,17 @@ def _arm_tables(rng, arm, point="c8", trials=3, requests=300, ttft=1.0, itl=1.0,
     out = {}
     for k in range(trials):
         e = np.exp(rng.normal(0, cv))
-        out[(arm, point, k)] = stats.synthetic_trial(rng, requests, ttft_scale=ttft * e, itl_scale=itl * e, **kw)
+        out[(arm, point, k)] = simulations.synthetic_trial(rng, requests, ttft_scale=ttft * e, itl_scale=itl * e, **kw)
     return out
 
 
 @pytest.mark.skipif(not AIPERF_DIRS, reason="no recorded AIPerf artifact under tests/fixtures")
 @pytest.mark.parametrize("artifact_dir", AIPERF_DIRS, ids=lambda p: p.name)
 def test_numbers_agree_with_aiperf_summary_within_1pct(artifact_dir):
-    from featurebench import results
+    from featurebench.results import records as results
 
     summary = json.loads((artifact_dir / "profile_export_aiperf.json").read_text())
-    goodput = results.goodput_from_summary(results.read_aiperf_summary(artifact_dir))
+    goodput = trial_summary.goodput_from_summary(trial_summary.read_aiperf_summary(artifact_dir))
     table = results.ingest_records(results.find_records_file(artifact_dir), goodput=goodput)
     ours = compare.trial_metrics(table, gpus=1)
     pairs = {
@@ -89,7 +92,7 @@ def test_per_gpu_uses_each_arms_gpu_count():
 def test_client_lag_marks_trial_invalid_and_excludes_it():
     rng = np.random.default_rng(7)
     tables = _arm_tables(rng, "ctl") | _arm_tables(rng, "trt")
-    tables[("trt", "c8", 2)] = stats.synthetic_trial(rng, 300, client_lag_ms=200.0)
+    tables[("trt", "c8", 2)] = simulations.synthetic_trial(rng, 300, client_lag_ms=200.0)
     result = compare.compare_arms(tables, "ctl", {"ctl": 1, "trt": 1})
     bad = result.validity[~result.validity.valid]
     assert list(zip(bad.arm, bad.trial)) == [("trt", 2)]
@@ -97,7 +100,7 @@ def test_client_lag_marks_trial_invalid_and_excludes_it():
     assert set(result.table.n_trials) == {2}
 
     for k in range(3):
-        tables[("trt", "c8", k)] = stats.synthetic_trial(rng, 300, client_lag_ms=200.0)
+        tables[("trt", "c8", k)] = simulations.synthetic_trial(rng, 300, client_lag_ms=200.0)
     result = compare.compare_arms(tables, "ctl", {"ctl": 1, "trt": 1})
     assert set(result.table.method) == {"invalid"} and set(result.table.verdict) == {"no_change"}
     assert result.table.delta_pct.isna().all()
@@ -105,7 +108,7 @@ def test_client_lag_marks_trial_invalid_and_excludes_it():
 
 def test_rate_shortfall_marks_trial_invalid():
     rng = np.random.default_rng(8)
-    table = stats.synthetic_trial(rng, 300)
+    table = simulations.synthetic_trial(rng, 300)
     start = table.column("request_start_ns").to_numpy()
     requested = 1.2 * (len(start) - 1) / ((start.max() - start.min()) / 1e9)
     valid, reasons = compare.trial_health(table, requested_rps=requested)
@@ -149,8 +152,8 @@ def test_pareto_section_across_load_points():
 
 def test_compare_run_reads_the_store_layout(tmp_path):
     from featurebench.layout import requests_key, run_prefix
+    from featurebench.results.store import Store
     from featurebench.spec import load_spec
-    from featurebench.store import Store
 
     resolved = load_spec("qwen3-32b-kv-routing").latest
     spec = resolved.spec
@@ -177,7 +180,7 @@ def test_compare_cli_on_artifact_directories(tmp_path, capsys):
     for name in ("c0", "c1", "t0", "t1"):  # the same run four times: an A/A with zero spread
         shutil.copytree(src, tmp_path / name)
         dirs.append(str(tmp_path / name))
-    code = compare.compare_cli(["--control", *dirs[:2], "--treatment", *dirs[2:], "--format", "json",
+    code = compare_cli(["--control", *dirs[:2], "--treatment", *dirs[2:], "--format", "json",
                                 "--report-dir", str(tmp_path / "report")])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
@@ -188,13 +191,13 @@ def test_compare_cli_on_artifact_directories(tmp_path, capsys):
 
 
 def test_compare_cli_rejects_half_a_question(capsys):
-    assert compare.compare_cli(["--control", "x"]) == 2
-    assert compare.compare_cli([]) == 2
+    assert compare_cli(["--control", "x"]) == 2
+    assert compare_cli([]) == 2
 
 
 def test_spec_metric_names_match_what_compare_computes():
     """A spec's primary metric must name a metric the comparison produces, or it would silently match nothing."""
-    from featurebench.compare import METRICS, metric_name
+    from featurebench.analysis.compare import METRICS, metric_name
     from featurebench.spec import COMPARED_METRICS
 
     assert {metric_name(m, s) for m, stats, _, _ in METRICS for s in stats} == COMPARED_METRICS

@@ -21,11 +21,8 @@ def _dagbag(env_specs: Path | None = None, monkeypatch=None):
     from airflow.dag_processing.dagbag import DagBag
 
     if env_specs is not None:
+        # read when the DAG file runs (featurebench.settings): no module needs re-importing
         monkeypatch.setenv("FEATUREBENCH_BENCHMARKS_DIR", str(env_specs))
-        # the DAG file reads the folder at import time: make it re-import (monkeypatch puts the original
-        # modules back afterwards, so other tests keep one copy of each class)
-        for name in [m for m in sys.modules if m.startswith("featurebench")]:
-            monkeypatch.delitem(sys.modules, name)
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
@@ -110,7 +107,7 @@ def test_a_task_run_builds_only_its_own_dag():
 
 
 def test_the_default_platform_comes_from_the_environment(monkeypatch):
-    from featurebench.dag_builder import build_dag, default_platform
+    from featurebench.airflow.dag_builder import build_dag, default_platform
     from featurebench.spec import load_spec
 
     monkeypatch.delenv("FEATUREBENCH_PLATFORM", raising=False)
@@ -121,3 +118,35 @@ def test_the_default_platform_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("FEATUREBENCH_PLATFORM", "k8s")
     with pytest.raises(ValueError, match="set it to local or kubernetes"):
         default_platform()
+
+
+def test_the_gpu_type_picks_the_airflow_pool_the_arms_count_against(dagbag):
+    """llama-3-70b-topology triggered with gpu_type H200 deploys on the h200 nodes (recipes.pool_for), so its GPU
+    tasks must take their pool slots from gpu_h200, not from the spec's default gpu_h100: capacity accounting
+    follows where the arm really deploys. Airflow applies the project's cluster policy
+    (plugins/airflow_local_settings.py) whenever it creates or refreshes a task instance of a run."""
+    import uuid
+
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from featurebench.recipes import pool_for
+    from featurebench.spec import load_spec
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["llama-3-70b-topology"]))
+    resolved = load_spec("llama-3-70b-topology").latest
+    gpu_tasks = [t for t in dag.task_ids if t.rsplit(".", 1)[-1] in ("provision", "wait_ready", "run_load")]
+    assert len(gpu_tasks) == 3 * len(resolved.spec.arms)
+    for gpu_type, want in (("H200", "gpu_h200"), ("H100", "gpu_h100"), (None, "gpu_h100")):
+        assert pool_for(resolved, gpu_type)[1].airflow_pool == want  # where the manifests place the GPU pods
+        run = DagRun(dag_id=dag.dag_id, run_id=f"manual__{gpu_type}", run_type="manual",
+                     conf={"gpu_type": gpu_type} if gpu_type else {})
+        for task_id in [*gpu_tasks, "resolve_config"]:
+            task = dag.get_task(task_id)
+            ti = TaskInstance(task, run_id=run.run_id, dag_version_id=uuid.uuid4())
+            ti.refresh_from_task(task, dag_run=run)
+            if task_id == "resolve_config":
+                assert ti.pool == task.pool  # tasks that hold no GPU keep their pool
+            else:
+                assert (ti.pool, ti.pool_slots) == (want, task.pool_slots), (gpu_type, task_id)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from test_e2e_local import processes_mentioning
 
 from featurebench import layout
-from featurebench.cli import airflow_env, dags_test, ensure_airflow_db, find_run_id
+from featurebench.cli.main import airflow_env, dags_test, ensure_airflow_db, find_run_id
+from featurebench.results.store import Store
 from featurebench.spec import load_all
-from featurebench.store import Store
-from test_e2e_local import processes_mentioning
 
 OTHERS = sorted(b for b in load_all()[0] if b != "qwen3-32b-kv-routing")
 
@@ -22,7 +22,7 @@ def test_benchmark_dag_runs_locally(benchmark, tmp_path, monkeypatch):
     monkeypatch.setenv("FEATUREBENCH_WORK", str(tmp_path / "work"))
     env = airflow_env()
     ensure_airflow_db(env)
-    when = dt.datetime(2026, 11, 9, 3, 0, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 11, 9, 3, 0, tzinfo=dt.UTC)
     proc = dags_test(
         benchmark, when, {"platform": "local"}, env, capture_output=True, text=True, timeout=1200,
     )

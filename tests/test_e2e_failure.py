@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from featurebench.cli import airflow_env, dags_test, ensure_airflow_db
 from test_e2e_local import processes_mentioning
+
+from featurebench.cli.main import airflow_env, dags_test, ensure_airflow_db
 
 BENCHMARK = "qwen3-32b-kv-routing"
 
@@ -17,7 +18,7 @@ def test_a_failing_load_still_tears_down(tmp_path, monkeypatch):
     monkeypatch.setenv("FEATUREBENCH_AIPERF_BIN", "/bin/false")  # the load generator exits 1 at once
     env = airflow_env()
     ensure_airflow_db(env)
-    when = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)
     proc = dags_test(
         BENCHMARK, when, {"platform": "local", "trials": 1}, env, capture_output=True, text=True, timeout=900,
     )

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 from featurebench import layout
-from featurebench.cli import airflow_env, dags_test, ensure_airflow_db, find_run_id
-from featurebench.store import Store
+from featurebench.cli.main import airflow_env, dags_test, ensure_airflow_db, find_run_id
+from featurebench.results.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARK = "qwen3-32b-kv-routing"
@@ -39,7 +39,7 @@ def test_kv_routing_dag_on_kubernetes_leaves_nothing(moto_endpoint, tmp_path, mo
     }.items():
         monkeypatch.setenv(key, value)
 
-    when = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)
     with serving() as fake:
         fake.aiperf_uploader(results, RECORDED)
         env = airflow_env()

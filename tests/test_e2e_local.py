@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from featurebench import layout
-from featurebench.cli import airflow_env, dags_test, ensure_airflow_db, find_run_id
-from featurebench.store import Store
+from featurebench.cli.main import airflow_env, dags_test, ensure_airflow_db, find_run_id
+from featurebench.results.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARK = "qwen3-32b-kv-routing"
@@ -57,7 +57,7 @@ def test_kv_routing_dag_end_to_end_on_s3(s3_results, monkeypatch):
         monkeypatch.setenv(key, value)
     env = airflow_env()
     ensure_airflow_db(env)
-    when = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
     conf = {"platform": "local", "trials": 2}
     proc = dags_test(
         BENCHMARK, when, conf, env, cwd=REPO, capture_output=True, text=True, timeout=1500,

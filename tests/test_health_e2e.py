@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from featurebench import compare, report, results
+from featurebench.analysis import compare
+from featurebench.reporting import report
+from featurebench.results import records as results
+from featurebench.results import summary
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -18,7 +21,7 @@ def test_lagging_client_is_invalid_and_healthy_run_is_valid():
     lagging, healthy = _table("aiperf_client_lag"), _table("aiperf")
     valid, reasons = compare.trial_health(lagging)
     assert not valid and any("client lag" in r for r in reasons)
-    assert results.summarize_trial(lagging, gpus=1)["credit_to_start_ms_p99"] > compare.MAX_CLIENT_LAG_P99_MS
+    assert summary.summarize_trial(lagging, gpus=1)["credit_to_start_ms_p99"] > compare.MAX_CLIENT_LAG_P99_MS
     assert compare.trial_health(healthy) == (True, [])
 
 

@@ -20,11 +20,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".work" / "airflow-test-home"))
 
-from fake_k8s import FakeKube  # noqa: E402
-from featurebench import kube as k  # noqa: E402
-from featurebench.layout import artifacts_prefix  # noqa: E402
-from featurebench.run import RunContext  # noqa: E402
-from featurebench.spec import load_spec  # noqa: E402
+from fake_k8s import FakeKube
+
+from featurebench.layout import artifacts_prefix
+from featurebench.platforms.kubernetes import client as k
+from featurebench.run import RunContext
+from featurebench.spec import load_spec
 
 AIPERF_FIXTURE = REPO / "tests" / "fixtures" / "aiperf_mocker_timeouts"  # a real recorded AIPerf artifact folder
 BENCHMARK = "qwen3-32b-kv-routing"
@@ -90,11 +91,11 @@ def stand_in_render(resolved, arm, run, *, platform="kubernetes"):
 
 def load_pod_writes_artifacts(fake: FakeKube, run: RunContext, fixture: Path = AIPERF_FIXTURE) -> None:
     """What the AIPerf pod does at the end: upload its artifact folder to the results store."""
-    from featurebench.store import Store
+    from featurebench.results.store import Store
 
     def on_complete(job: dict):
         labels = job["metadata"]["labels"]
-        if labels.get(k.ROLE_LABEL) == "probe":
+        if labels.get(k.COMPONENT_LABEL) == "probe":
             return True
         prefix = artifacts_prefix(run.benchmark, run.date, labels[k.RUN_LABEL], labels[k.ARM_LABEL],
                                   labels[k.POINT_LABEL], int(labels[k.TRIAL_LABEL]))
@@ -138,7 +139,7 @@ def moto_s3(monkeypatch):
 
 
 def test_arm_lifecycle_on_s3(fake, resolved, tmp_path, moto_s3):
-    from featurebench.results import ingest_records
+    from featurebench.results.records import ingest_records
 
     run = make_run(tmp_path, root=moto_s3)
     load_pod_writes_artifacts(fake, run)
@@ -156,12 +157,12 @@ def test_arm_lifecycle_on_s3(fake, resolved, tmp_path, moto_s3):
     assert fake.find("Job") == []
     pods = fake.find("Pod", k.selector(labels))
     assert len(pods) == 1 + 8, "the operator's pods inherit spec.labels, so teardown can find them"
-    assert endpoint["url"] == f"http://{dgd['metadata']['name']}-frontend.featurebench.svc.cluster.local:8000"
+    assert endpoint["url"] == f"http://{dgd['metadata']['name']}-frontend.featurebench.svc:8000"
     assert endpoint["model"] == "Qwen/Qwen3-32B"
     json.dumps(endpoint)  # XCom-safe
 
     assert p.wait_ready(run, resolved, ARM, endpoint) == endpoint
-    probe = fake.find("Job", f"{k.ROLE_LABEL}=probe")[0]
+    probe = fake.find("Job", f"{k.COMPONENT_LABEL}=probe")[0]
     command = probe["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[-3:] == [endpoint["url"], "Qwen/Qwen3-32B", str(p.probe_timeout_s)]
 
@@ -421,8 +422,11 @@ def test_load_retry_after_a_lost_worker_reuses_the_finished_job(fake, resolved, 
 
 
 def test_deferrable_wait_operator_and_trigger(fake, resolved, tmp_path):
+    from airflow._shared.module_loading import import_string  # the triggerer's own loader
     from airflow.sdk.exceptions import TaskDeferred
-    from featurebench.platforms.kubernetes import ArmReadyTrigger, WaitArmReadyOperator
+
+    from featurebench.airflow.operators import WaitArmReadyOperator
+    from featurebench.platforms.kubernetes import ArmReadyTrigger
 
     run = make_run(tmp_path)
     p = platform()
@@ -432,7 +436,9 @@ def test_deferrable_wait_operator_and_trigger(fake, resolved, tmp_path):
         op.execute(context={})
     trigger = deferred.value.trigger
     classpath, kwargs = trigger.serialize()
-    assert classpath == "featurebench.platforms.kubernetes.ArmReadyTrigger"
+    assert classpath == "featurebench.platforms.kubernetes.triggers.ArmReadyTrigger"
+    # a run deferred before the package split stored the old path: the triggerer must still find the class
+    assert import_string("featurebench.platforms.kubernetes.ArmReadyTrigger") is import_string(classpath)
     text = json.dumps(kwargs)
     assert "kube_config" not in text and fake.url not in text, "a connection id, never credentials"
     trigger = ArmReadyTrigger(**json.loads(text))  # what the triggerer rebuilds
@@ -445,14 +451,14 @@ def test_deferrable_wait_operator_and_trigger(fake, resolved, tmp_path):
     event = asyncio.run(first_event())
     assert event["state"] == "ready"
     assert op.execute_complete(context={}, event=event) == endpoint
-    assert fake.find("Job", f"{k.ROLE_LABEL}=probe"), "the /v1/models probe ran after the trigger fired"
+    assert fake.find("Job", f"{k.COMPONENT_LABEL}=probe"), "the /v1/models probe ran after the trigger fired"
     p.teardown(run, ARM)
     assert fake.labelled() == []
 
 
 def test_wait_operator_waits_synchronously_on_other_platforms(monkeypatch, tmp_path):
-    from featurebench import tasks
-    from featurebench.platforms.kubernetes import WaitArmReadyOperator
+    from featurebench.airflow import tasks
+    from featurebench.airflow.operators import WaitArmReadyOperator
 
     calls = []
     monkeypatch.setattr(tasks, "wait_ready", lambda run, arm, endpoint: calls.append((run["platform"], arm)) or endpoint)
@@ -462,7 +468,8 @@ def test_wait_operator_waits_synchronously_on_other_platforms(monkeypatch, tmp_p
 
 
 def test_trigger_reports_a_crash_loop_and_the_operator_raises(fake, resolved, tmp_path):
-    from featurebench.platforms.kubernetes import KubernetesError, WaitArmReadyOperator
+    from featurebench.airflow.operators import WaitArmReadyOperator
+    from featurebench.platforms.kubernetes import KubernetesError
 
     fake.crash_loop = "*"
     run = make_run(tmp_path)
@@ -508,9 +515,12 @@ def _first_event(trigger):
 
 
 def test_load_job_trigger_reports_a_failing_job_and_the_operator_raises(fake, resolved, tmp_path, monkeypatch):
+    from airflow._shared.module_loading import import_string  # the triggerer's own loader
     from airflow.sdk.exceptions import TaskDeferred
-    from featurebench import tasks
-    from featurebench.platforms.kubernetes import KubernetesError, LoadJobTrigger, RunLoadOperator
+
+    from featurebench.airflow import tasks
+    from featurebench.airflow.operators import RunLoadOperator
+    from featurebench.platforms.kubernetes import KubernetesError, LoadJobTrigger
 
     run = make_run(tmp_path)
     monkeypatch.setattr(tasks, "resolved_for", lambda r: resolved)
@@ -527,7 +537,8 @@ def test_load_job_trigger_reports_a_failing_job_and_the_operator_raises(fake, re
         op.execute(context={})
     assert len(fake.find("Job", f"{k.POINT_LABEL}=replay,{k.TRIAL_LABEL}=1")) == 1, "created before deferring"
     classpath, kwargs = deferred.value.trigger.serialize()
-    assert classpath == "featurebench.platforms.kubernetes.LoadJobTrigger"
+    assert classpath == "featurebench.platforms.kubernetes.triggers.LoadJobTrigger"
+    assert import_string("featurebench.platforms.kubernetes.LoadJobTrigger") is import_string(classpath)
     text = json.dumps(kwargs)
     assert "kube_config" not in text and fake.url not in text, "a connection id, never credentials"
     event = _first_event(LoadJobTrigger(**json.loads(text)))  # what the triggerer rebuilds
@@ -558,8 +569,9 @@ def test_load_job_trigger_times_out_and_the_operator_says_so(fake, resolved, tmp
 
 def test_run_load_operator_defers_then_ingests(fake, resolved, tmp_path, monkeypatch):
     from airflow.sdk.exceptions import TaskDeferred
-    from featurebench import tasks
-    from featurebench.platforms.kubernetes import RunLoadOperator
+
+    from featurebench.airflow import tasks
+    from featurebench.airflow.operators import RunLoadOperator
 
     run = make_run(tmp_path)
     load_pod_writes_artifacts(fake, run)
@@ -586,8 +598,8 @@ def test_run_load_operator_defers_then_ingests(fake, resolved, tmp_path, monkeyp
 
 
 def test_run_load_operator_runs_synchronously_on_other_platforms(monkeypatch, tmp_path):
-    from featurebench import tasks
-    from featurebench.platforms.kubernetes import RunLoadOperator
+    from featurebench.airflow import tasks
+    from featurebench.airflow.operators import RunLoadOperator
 
     calls = []
     monkeypatch.setattr(tasks, "run_load", lambda run, arm, endpoint, job: calls.append((run["platform"], arm, job)) or {})
@@ -755,7 +767,7 @@ def small_trace_cleanup():
 def test_traffic_is_published_once_per_run_with_its_images(tmp_path, small_trace_cleanup):
     from featurebench.layout import traffic_key
     from featurebench.platforms.kubernetes import publish_traffic
-    from featurebench.store import Store
+    from featurebench.results.store import Store
 
     resolved = small_images(load_spec("qwen3-6-35b-feature-stack").latest, **SMALL["qwen3-6-35b-feature-stack"])
     run = make_run(tmp_path)
@@ -937,7 +949,7 @@ def test_real_airflow_defers_the_wait_to_the_trigger(fake, resolved, tmp_path):
     (dags / "defer_wait.py").write_text(
         "import datetime as dt, json, os\n"
         "from airflow.sdk import DAG\n"
-        "from featurebench.platforms.kubernetes import WaitArmReadyOperator\n"
+        "from featurebench.airflow.operators import WaitArmReadyOperator\n"
         "with DAG('defer_wait', schedule=None, start_date=dt.datetime(2026, 1, 1)):\n"
         f"    WaitArmReadyOperator(task_id='wait_ready', arm={ARM!r}, run=json.loads(os.environ['T_RUN']),\n"
         "                         endpoint=json.loads(os.environ['T_ENDPOINT']))\n"
@@ -953,7 +965,7 @@ def test_real_airflow_defers_the_wait_to_the_trigger(fake, resolved, tmp_path):
     assert result.returncode == 0, out[-3000:]
     assert "Pausing task as DEFERRED" in out and "Trigger completed" in out
     assert "state=success" in out or "new_state=success" in out
-    assert fake.find("Job", f"{k.ROLE_LABEL}=probe"), "resumed after the trigger and probed /v1/models"
+    assert fake.find("Job", f"{k.COMPONENT_LABEL}=probe"), "resumed after the trigger and probed /v1/models"
     p.teardown(run, ARM)
     assert fake.labelled() == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from featurebench.load import aiperf_command, aiperf_env, load_settings
+from featurebench.loadgen.aiperf import aiperf_command, aiperf_env, load_settings
 from featurebench.spec import Load, ResolvedSpec, Traffic, Warmup, load_all, load_spec
 
 KW = dict(url="http://127.0.0.1:8000", model="/m/model", tokenizer="local/tiny-llm", artifact_dir="/a/aiperf")

@@ -16,7 +16,7 @@ IMAGE_DIR = REPO / "docker" / "aiperf"
 RECORDED = REPO / "tests" / "fixtures" / "aiperf"
 FAKE_AIPERF = [sys.executable, str(REPO / "tests" / "fake_aiperf.py"), str(RECORDED)]
 sys.path.insert(0, str(IMAGE_DIR))
-import fb_load  # noqa: E402
+import fb_load
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -33,7 +33,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 def test_dockerfile_is_well_formed_and_pinned():
     from featurebench import recipes
-    from featurebench.ingest import SKIPPED_ARTIFACTS
+    from featurebench.results.ingest import SKIPPED_ARTIFACTS
 
     known = {"FROM", "ARG", "RUN", "COPY", "ENV", "USER", "WORKDIR", "ENTRYPOINT", "CMD", "LABEL"}
     instructions = dockerfile_instructions()
@@ -136,7 +136,7 @@ def test_model_download_jobs_fetch_every_model_at_its_revision():
     from featurebench.spec import load_all
 
     specs, _ = load_all()
-    for sid, sf in specs.items():
+    for sf in specs.values():
         (job,) = recipes.render_model_download(sf.latest)
         kubernetes_validate.validate(job, "1.33", strict=True)
         (container,) = job["spec"]["template"]["spec"]["containers"]

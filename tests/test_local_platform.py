@@ -23,7 +23,7 @@ from featurebench.platforms.local import (
     reap_stale,
 )
 from featurebench.run import RunContext
-from featurebench.spec import LocalArm, LocalWorkers, Load, Warmup, load_spec
+from featurebench.spec import Load, LocalArm, LocalWorkers, Warmup, load_spec
 
 pytestmark = pytest.mark.skipif(
     not (os.access(dynamo_python(), os.X_OK) and os.access(aiperf_bin(), os.X_OK)),

@@ -10,7 +10,7 @@ from pathlib import Path
 import jinja2
 from tokenizers import Tokenizer
 
-from featurebench.modelgen import FILES, NAME, REVISION, TinyModel, ensure_tiny_model
+from featurebench.platforms.modelgen import FILES, NAME, REVISION, TinyModel, ensure_tiny_model
 
 
 def _digest(folder: Path) -> dict[str, str]:

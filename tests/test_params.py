@@ -9,9 +9,9 @@ import datetime as dt
 import pytest
 from airflow.sdk.definitions.param import ParamsDict
 
-from featurebench.dag_builder import build_dag
+from featurebench.airflow.dag_builder import build_dag
+from featurebench.airflow.tasks import ParamError, validate_params
 from featurebench.spec import load_spec
-from featurebench.tasks import ParamError, validate_params
 
 REPLAY = "qwen3-32b-kv-routing"  # trace replay on a fixed schedule, 2 arms
 CLOSED = "kimi-k2-5-feature-stack"  # closed-loop concurrency, 4 arms
@@ -47,7 +47,7 @@ def test_defaults_validate_at_parse_time(dags):
 
 def test_form_has_titles_descriptions_and_sections(dags):
     for dag in dags.values():
-        for name, param in dag.params.items():
+        for name in dag.params:
             schema = dag.params.get_param(name).schema
             assert schema.get("title") and dag.params.get_param(name).description, name
         assert {dag.params.get_param(n).schema.get("section") for n in dag.params} >= {"What to run", "Configuration"}

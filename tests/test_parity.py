@@ -1,5 +1,5 @@
 """Parity with Dynamo's published recipes: every arm as `render` makes it, field by field against upstream's
-deploy.yaml / perf.yaml (featurebench.parity). A difference must be fixed or declared (spec parity.deviations,
+deploy.yaml / perf.yaml (featurebench.recipes.parity). A difference must be fixed or declared (spec parity.deviations,
 include/recipes/deviations.yaml); a declaration that matches nothing is stale and fails too."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from featurebench import parity
-from featurebench.recipes import PIN_HOSTNAME_ENV
+from featurebench.recipes import parity
+from featurebench.settings import PIN_HOSTNAME_ENV
 from featurebench.spec import SpecFile, load_all
 
 ROOT = parity.upstream_root()

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from functools import lru_cache
-from pathlib import Path
+from functools import cache
 
 import jsonschema
 import kubernetes_validate
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from featurebench import recipes
+from featurebench.cli.render import render_cli
 from featurebench.recipes import RecipeError, preview_run, render_run, render_template, validate_overrides
 from featurebench.spec import REPO_ROOT, load_all, load_spec
 
@@ -41,7 +41,7 @@ def _variants():
 VARIANTS = list(_variants())
 
 
-@lru_cache(maxsize=None)
+@cache
 def rendered(sid: str, day=None, gpu: str | None = None) -> list[dict]:
     spec_file = SPECS[sid]
     resolved = spec_file.resolve(day) if day else spec_file.latest
@@ -58,7 +58,7 @@ def of_kind(kind: str):
     return [(sid, d) for sid, d in all_docs() if d["kind"] == kind]
 
 
-@lru_cache(maxsize=None)
+@cache
 def dgd_schema(era: str) -> dict:
     path = REFERENCE / "crds" / era / "nvidia.com_dynamographdeployments.yaml"
     if not path.exists():
@@ -193,7 +193,7 @@ def test_dgd_cel_rules():
 def test_compute_domains_have_the_dra_shape_and_are_claimed():
     domains = of_kind("ComputeDomain")
     assert {sid for sid, _ in domains} == {"kimi-k2-5-feature-stack", "deepseek-v3-2-wideep-routing"}
-    for sid, cd in domains:
+    for _sid, cd in domains:
         assert cd["apiVersion"] == "resource.nvidia.com/v1beta1"
         assert set(cd) == {"apiVersion", "kind", "metadata", "spec"}
         assert cd["spec"]["numNodes"] == 0
@@ -283,7 +283,7 @@ def test_one_load_job_per_point_and_trial():
 
 
 def test_json_arguments_survive_as_exact_strings(capsys):
-    assert recipes.render_cli(["llama-3-70b-topology", "--arm", "disagg-single-node"]) == 0
+    assert render_cli(["llama-3-70b-topology", "--arm", "disagg-single-node"]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
     (dgd,) = [d for d in docs if d["kind"] == "DynamoGraphDeployment"]
     args = dgd["spec"]["services"]["VllmPrefillWorker"]["extraPodSpec"]["mainContainer"]["args"]
@@ -324,7 +324,7 @@ def test_load_job_contract_with_the_load_image():
     (artifacts under layout.artifacts_prefix, the trace under layout.traffic_key), the tokenizer offline from the
     arm's model cache mounted read-only at HF_HOME."""
     from featurebench.layout import artifacts_prefix, traffic_key
-    from featurebench.store import join_uri
+    from featurebench.results.store import join_uri
 
     for sid in SPECS:
         traffic = SPECS[sid].latest.spec.traffic
@@ -407,7 +407,7 @@ def test_no_secret_value_reaches_a_manifest(monkeypatch, capsys):
         monkeypatch.setenv(key, value)
     texts = []
     for sid in SPECS:
-        assert recipes.render_cli([sid]) == 0
+        assert render_cli([sid]) == 0
         texts.append(capsys.readouterr().out)
     text = "\n".join(texts)
     for value in sentinels.values():
@@ -469,16 +469,16 @@ def test_a_bad_image_tag_in_the_run_fails_before_rendering():
 
 
 def test_render_cli_errors_go_to_stderr(capsys):
-    assert recipes.render_cli(["no-such-benchmark"]) != 0
+    assert render_cli(["no-such-benchmark"]) != 0
     out, err = capsys.readouterr()
     assert out == "" and "no-such-benchmark" in err
-    assert recipes.render_cli(["kimi-k2-5-feature-stack", "--arm", "nope"]) != 0
+    assert render_cli(["kimi-k2-5-feature-stack", "--arm", "nope"]) != 0
     out, err = capsys.readouterr()
     assert out == "" and "nope" in err
 
 
 def test_render_cli_prints_only_yaml(capsys):
-    assert recipes.render_cli(["kimi-k2-5-feature-stack"]) == 0
+    assert render_cli(["kimi-k2-5-feature-stack"]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
     assert len(docs) == len(rendered("kimi-k2-5-feature-stack"))
     assert all(isinstance(d, dict) and "kind" in d for d in docs)

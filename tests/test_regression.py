@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from featurebench.regression import RegressionError, Settings, check_history, judge_series, regression_check
-from featurebench.trends import History, load_history
+from featurebench.analysis.regression import RegressionError, Settings, check_history, judge_series, regression_check
+from featurebench.analysis.trends import History, load_history
 
 START = dt.date(2026, 1, 5)  # a Monday
 CONTROL, TREATMENTS = "ctrl", ["t1", "t2", "t3"]
@@ -193,7 +193,7 @@ def _run(week: int) -> dict:
 
 
 def test_regression_check_task_on_a_parquet_store(tmp_path):
-    from featurebench.store import Store
+    from featurebench.results.store import Store
 
     store = Store.from_uri(str(tmp_path))
     rng = np.random.default_rng(9)

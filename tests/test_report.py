@@ -1,4 +1,4 @@
-"""featurebench.report: content and order of the report, and the HTML rendered by a headless browser."""
+"""featurebench.reporting.report: content and order of the report, and the HTML rendered by a headless browser."""
 
 import base64
 import re
@@ -8,7 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from featurebench import compare, report, stats
+from featurebench.analysis import compare
+from featurebench.reporting import report
+from featurebench.testing import simulations
 
 
 @pytest.fixture(scope="module")
@@ -17,9 +19,9 @@ def result():
     tables = {}
     for point, conc in (("c4", 4), ("c16", 16)):
         for k in range(3):
-            tables[("ctl", point, k)] = stats.synthetic_trial(rng, 400, concurrency=conc)
-            tables[("trt", point, k)] = stats.synthetic_trial(rng, 400, ttft_scale=0.8, concurrency=conc)
-    tables[("trt", "c16", 3)] = stats.synthetic_trial(rng, 400, concurrency=16, client_lag_ms=300.0)
+            tables[("ctl", point, k)] = simulations.synthetic_trial(rng, 400, concurrency=conc)
+            tables[("trt", point, k)] = simulations.synthetic_trial(rng, 400, ttft_scale=0.8, concurrency=conc)
+    tables[("trt", "c16", 3)] = simulations.synthetic_trial(rng, 400, concurrency=16, client_lag_ms=300.0)
     return compare.compare_arms(tables, "ctl", {"ctl": 2, "trt": 2}, primary_metrics=["ttft_p50", "goodput_rps"])
 
 

@@ -16,17 +16,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from featurebench.results import (
-    canonical_schema,
-    compare_with_aiperf,
-    goodput_from_summary,
-    ingest_cli,
-    ingest_records,
-    ingest_to_parquet,
-    parquet_metadata,
-    read_aiperf_summary,
-    summarize_trial,
-)
+from featurebench.cli.ingest import ingest_cli
+from featurebench.results.records import canonical_schema, ingest_records, ingest_to_parquet, parquet_metadata
+from featurebench.results.summary import compare_with_aiperf, goodput_from_summary, read_aiperf_summary, summarize_trial
 from featurebench.run import RunContext
 from featurebench.spec import Goodput, load_spec
 
@@ -119,7 +111,7 @@ def test_goodput_agrees_with_aiperf(artifact):
 
 
 def test_slos_other_than_aiperfs_are_reported(caplog):
-    from featurebench.results import IngestStats
+    from featurebench.results.records import IngestStats
 
     stats = IngestStats()
     ingest_records(MOCKER / "profile_export.jsonl", goodput=Goodput(ttft_ms=40, itl_ms=8), stats=stats)
@@ -202,7 +194,7 @@ def test_ingest_to_parquet_streams_same_rows_with_metadata(tmp_path):
 
 _MEASURE = r"""
 import resource, sys, pyarrow as pa
-from featurebench.results import ingest_to_parquet
+from featurebench.results.records import ingest_to_parquet
 stats = ingest_to_parquet(sys.argv[1], sys.argv[1] + ".parquet", None, block_size=1 << 17, row_group_rows=200)
 print(stats.batches, stats.rows, pa.default_memory_pool().max_memory() >> 10,
       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

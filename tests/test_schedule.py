@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from featurebench.schedules import MIN_GAP, clashes, estimated_duration, weekly_start, windows
+from featurebench.analysis.schedules import MIN_GAP, clashes, estimated_duration, weekly_start, windows
 from featurebench.spec import load_all
 
 

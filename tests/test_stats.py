@@ -1,9 +1,10 @@
-"""featurebench.stats: the interval, the verdict rule, and the A/A and power simulations that prove them."""
+"""featurebench.analysis.stats: the interval, the verdict rule, and the A/A and power simulations that prove them."""
 
 import numpy as np
 import pytest
 
-from featurebench import stats
+from featurebench.analysis import stats
+from featurebench.testing import simulations
 
 
 def test_ratio_interval_centres_on_the_ratio_of_means():
@@ -42,17 +43,17 @@ def test_time_slices_are_equal_windows():
 
 def _rates(trials: int, seed: int, sims: int = 400) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
-    aa = stats.detection_rate(stats.simulate_verdicts(rng, sims, trials, 0.0, stats.ASSUMED_TRIAL_CV))
-    power = stats.detection_rate(stats.simulate_verdicts(rng, sims, trials, 5.0, stats.ASSUMED_TRIAL_CV))
+    aa = simulations.detection_rate(simulations.simulate_verdicts(rng, sims, trials, 0.0, simulations.ASSUMED_TRIAL_CV))
+    power = simulations.detection_rate(simulations.simulate_verdicts(rng, sims, trials, 5.0, simulations.ASSUMED_TRIAL_CV))
     return aa, power
 
 
 def test_aa_false_alarms_at_most_5pct_and_power_at_recommended_trials():
     """A/A and a true +5% p50 TTFT shift, heavy-tailed requests, trial CV 2%, 2000 requests per trial."""
     aa3, power3 = _rates(3, seed=11)
-    aa_rec, power_rec = _rates(stats.RECOMMENDED_TRIALS, seed=12)
+    aa_rec, power_rec = _rates(simulations.RECOMMENDED_TRIALS, seed=12)
     print(f"\n3 trials: A/A false alarms {aa3:.1%}, power at +5% {power3:.1%}")
-    print(f"{stats.RECOMMENDED_TRIALS} trials: A/A false alarms {aa_rec:.1%}, power at +5% {power_rec:.1%}")
+    print(f"{simulations.RECOMMENDED_TRIALS} trials: A/A false alarms {aa_rec:.1%}, power at +5% {power_rec:.1%}")
     assert aa3 <= 0.05
     assert aa_rec <= 0.05
     assert power_rec >= 0.80
@@ -61,8 +62,8 @@ def test_aa_false_alarms_at_most_5pct_and_power_at_recommended_trials():
 
 def test_more_trial_noise_means_less_power():
     rng = np.random.default_rng(5)
-    quiet = stats.detection_rate(stats.simulate_verdicts(rng, 300, 3, 5.0, 0.005))
-    noisy = stats.detection_rate(stats.simulate_verdicts(rng, 300, 3, 5.0, 0.04))
+    quiet = simulations.detection_rate(simulations.simulate_verdicts(rng, 300, 3, 5.0, 0.005))
+    noisy = simulations.detection_rate(simulations.simulate_verdicts(rng, 300, 3, 5.0, 0.04))
     print(f"\npower at 3 trials: trial CV 0.5% -> {quiet:.1%}, 4% -> {noisy:.1%}")
     assert quiet > noisy + 0.3
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurebench.layout import requests_key
-from featurebench.store import Store, check_no_secrets
+from featurebench.results.store import Store, check_no_secrets
 
 ARTIFACTS = Path(__file__).parent / "fixtures" / "aiperf_mocker_timeouts"
 KEY = requests_key("bench-a", "2026-11-26", "manual-1", "baseline", "c4", 1)
@@ -79,7 +79,7 @@ def test_dataset_is_one_hive_table_duckdb_can_query(store):
         key = requests_key("bench-a", "2026-11-26", "manual-1", arm, "c4", 1)
         store.write_table(key, TABLE.slice(0, n), META)
     store.write_text("benchmark=bench-a/date=2026-11-26/run=manual-1/report.md", "# not parquet")
-    ds = store.dataset("benchmark=bench-a")
+    ds = store.dataset("benchmark=bench-a")  # noqa: F841 - DuckDB reads it by name below
     rows = duckdb.sql("select arm, count(*) from ds group by arm order by arm").fetchall()
     assert rows == [("baseline", 3), ("treatment", 2)]
 

@@ -7,8 +7,8 @@ import json
 
 import pyarrow as pa
 
-from featurebench.store import Store
-from featurebench.trends import trends_cli, trends_section
+from featurebench.analysis.trends import trends_cli, trends_section
+from featurebench.results.store import Store
 
 BENCH, CTRL, TREAT = "qwen3-32b-kv-routing", "agg-round-robin", "disagg-kv-router"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from featurebench.report_link import ReportLink, ReportOperator, report_url
-from featurebench.store import Store
+from featurebench.airflow.report_link import ReportLink, ReportOperator, report_url
+from featurebench.results.store import Store
 
 RUN = ("qwen3-32b-kv-routing", "2026-11-23", "scheduled__2026-11-23T02-00-00-00-00")
 
@@ -19,7 +19,7 @@ def client(tmp_path, monkeypatch):
     store.write_text(f"{prefix}/report.html", "<h1>SIMULATION</h1>")
     store.write_bytes(f"{prefix}/pareto.png", b"\x89PNG fake")
     store.write_text(f"{prefix}/requests-secret.txt", "not part of a report")
-    from featurebench.ui import app
+    from featurebench.airflow.ui import app
 
     return TestClient(app)
 

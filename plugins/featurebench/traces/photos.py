@@ -62,8 +62,8 @@ def _upscaled(field, width: int, height: int):
                       dtype=np.float64)
 
 
-def pixels(seed: int, key: str) -> "np.ndarray":  # noqa: F821 - numpy imported lazily
-    """The (height, width, 3) uint8 picture for (seed, key)."""
+def pixels(seed: int, key: str):
+    """The (height, width, 3) uint8 numpy array of the picture for (seed, key)."""
     import numpy as np
 
     width, height = size_for(seed, key)
