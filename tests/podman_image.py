@@ -112,10 +112,11 @@ def build() -> tuple[str, float]:
     return ref, time.monotonic() - started
 
 
-def run(ref: str, argv: list[str], *, environment: dict[str, str], mounts: list[tuple[Path, str, bool]],
-        timeout: float = 900) -> subprocess.CompletedProcess:
-    """`podman run --network=host` of the image's entry point with argv; mounts are (host, container, read-only)."""
-    args = ["run", "--rm", "--network=host"]  # as the image's own user (1000), like a pod
+def run(ref: str, argv: list[str], *, environment: dict[str, str], mounts: list[tuple[Path, str, bool]] = (),
+        entrypoint: str | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`podman run --network=host` of the image's entry point (or `entrypoint`) with argv, as the image's own user
+    (1000) like a pod; mounts are (host path, container path, read-only)."""
+    args = ["run", "--rm", "--network=host", *(["--entrypoint", entrypoint] if entrypoint else [])]
     for host, target, read_only in mounts:
         args += ["-v", f"{host}:{target}:{'ro' if read_only else 'rw'}"]
     for key, value in environment.items():

@@ -136,3 +136,15 @@ def test_upstream_root_default_and_override(monkeypatch, tmp_path):
     monkeypatch.setenv(parity.UPSTREAM_ENV, str(tmp_path))
     assert parity.upstream_root() == tmp_path
     assert os.environ[parity.UPSTREAM_ENV] == str(tmp_path)
+
+
+def test_docs_list_every_declared_deviation():
+    text = (Path(parity.REPO_ROOT) / "docs" / "KUBERNETES.md").read_text()
+    for sid, sf in SPECS.items():
+        section = text.split(f"`{sid}` (spec `parity.deviations`)")[1].split("\n`")[0]
+        for dev in sf.latest.spec.parity.deviations:
+            assert f"| `{dev.path}` |" in section, f"docs/KUBERNETES.md does not list {sid}'s deviation {dev.path}"
+    import yaml
+
+    for dev in yaml.safe_load(parity.PROJECT_DEVIATIONS.read_text())["deviations"]:
+        assert f"| `{dev['path']}` |" in text, f"docs/KUBERNETES.md does not list the deviation {dev['path']}"
