@@ -15,9 +15,9 @@ import json
 import os
 import time
 
+import podman_image
 import pytest
 
-import podman_image
 from featurebench.settings import aiperf_bin, dynamo_python
 
 REASON = podman_image.unavailable()
