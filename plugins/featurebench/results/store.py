@@ -5,7 +5,7 @@ streamed (S3 uploads are multipart), and the same filesystem backs a Hive-partit
 DuckDB can query without extensions. Keys are '/'-separated paths relative to the root (see `layout`).
 
 Credentials come from the standard AWS chain (env, profile, web identity, instance metadata); this module
-never reads, logs or stores them, except `configure_duckdb`, which hands them to an in-memory DuckDB secret.
+never reads, logs or stores them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from featurebench import settings
 from featurebench.settings import s3_endpoint_url
 
 if TYPE_CHECKING:
-    import duckdb
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
@@ -210,40 +209,6 @@ class Store:
         return ds.dataset(paths, filesystem=self.fs, format="parquet", partitioning="hive",
                           partition_base_dir=self.root)
 
-    def duckdb_glob(self, pattern: str) -> str:
-        """A path/URI DuckDB's read_parquet() accepts, e.g. duckdb_glob('benchmark=x/**/requests.parquet').
-
-        For s3:// call configure_duckdb(con) first (needs DuckDB's httpfs extension).
-        """
-        path = f"{self.root}/{pattern.lstrip('/')}"
-        return f"s3://{path}" if self.scheme == "s3" else path
-
-    def configure_duckdb(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Point a DuckDB connection at this store's S3 endpoint with the AWS chain's current credentials."""
-        if self.scheme != "s3":
-            return
-        import boto3
-        import duckdb
-
-        try:
-            con.execute("LOAD httpfs")
-        except duckdb.Error:  # not installed yet: INSTALL downloads it (needs network access to DuckDB's repository)
-            con.execute("INSTALL httpfs; LOAD httpfs")
-        creds = boto3.Session().get_credentials()
-        if creds is None:
-            raise RuntimeError("no AWS credentials found in the standard chain")
-        frozen = creds.get_frozen_credentials()
-        opts = {"KEY_ID": frozen.access_key, "SECRET": frozen.secret_key, "REGION": settings.aws_region() or "us-east-1"}
-        if frozen.token:
-            opts["SESSION_TOKEN"] = frozen.token
-        if self.endpoint_url:
-            ep = urlparse(self.endpoint_url)
-            opts.update(ENDPOINT=ep.netloc, URL_STYLE="path")
-        use_ssl = "false" if self.endpoint_url and self.endpoint_url.startswith("http://") else "true"
-        # A TEMPORARY secret lives in this connection's memory only and is never persisted or printed by us.
-        body = ", ".join(f"{k} {_sql_literal(v)}" for k, v in opts.items())
-        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET featurebench_s3 (TYPE s3, USE_SSL {use_ssl}, {body})")
-
 
 def with_metadata(table: pa.Table, metadata: dict[str, str]) -> pa.Table:
     """`table` with `metadata` merged into its schema metadata (after the secret guard)."""
@@ -251,10 +216,6 @@ def with_metadata(table: pa.Table, metadata: dict[str, str]) -> pa.Table:
     merged = dict(table.schema.metadata or {})
     merged.update({k.encode(): str(v).encode() for k, v in metadata.items()})
     return table.replace_schema_metadata(merged)
-
-
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class _AtomicLocalFile:

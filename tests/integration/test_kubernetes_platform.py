@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".work" / "airflow-test-home"))
 
 from fake_k8s import FakeKube
@@ -936,7 +936,7 @@ def test_fake_speaks_the_api_through_the_real_client(fake):
     assert fake.find("DynamoGraphDeployment") == [] and fake.find("Service") == [], "the frontend Service went with it"
 
 
-def test_real_airflow_defers_the_wait_to_the_trigger(fake, resolved, tmp_path):
+def test_real_airflow_defers_the_wait_to_the_trigger(fake, resolved, tmp_path, migrated_airflow_db):
     """`airflow dags test` runs the real deferral machinery (serialise the trigger, run it, resume the task)."""
     import subprocess
     import sys
@@ -958,7 +958,7 @@ def test_real_airflow_defers_the_wait_to_the_trigger(fake, resolved, tmp_path):
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(REPO / "plugins"),
            "FEATUREBENCH_K8S_POLL_S": "0.1", "T_RUN": json.dumps(run.to_dict()), "T_ENDPOINT": json.dumps(endpoint)}
     airflow = [sys.executable, "-m", "airflow"]
-    subprocess.run([*airflow, "db", "migrate"], env=env, capture_output=True, check=True, timeout=300)
+    migrated_airflow_db.seed(env["AIRFLOW_HOME"])
     result = subprocess.run([*airflow, "dags", "test", "defer_wait"], env=env, capture_output=True, text=True,
                             timeout=300)
     out = result.stdout + result.stderr

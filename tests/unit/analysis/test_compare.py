@@ -12,7 +12,7 @@ from featurebench.cli.compare import compare_cli
 from featurebench.results import summary as trial_summary
 from featurebench.testing import simulations
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 AIPERF_DIRS = sorted(p.parent for p in FIXTURES.glob("*/profile_export_aiperf.json"))
 
 

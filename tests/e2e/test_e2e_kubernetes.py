@@ -12,7 +12,7 @@ from featurebench import layout
 from featurebench.cli.main import airflow_env, dags_test, ensure_airflow_db, find_run_id
 from featurebench.results.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BENCHMARK = "qwen3-32b-kv-routing"
 RECORDED = REPO / "tests" / "fixtures" / "aiperf"
 
@@ -22,7 +22,7 @@ def _profiled_rows() -> int:
     return sum(1 for r in rows if r["metadata"].get("benchmark_phase", "profiling") == "profiling")
 
 
-def test_kv_routing_dag_on_kubernetes_leaves_nothing(moto_endpoint, tmp_path, monkeypatch):
+def test_kv_routing_dag_on_kubernetes_leaves_nothing(moto_endpoint, tmp_path, monkeypatch, fresh_airflow_db):
     import boto3
     from fake_k8s import serving
 
@@ -42,7 +42,7 @@ def test_kv_routing_dag_on_kubernetes_leaves_nothing(moto_endpoint, tmp_path, mo
     when = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)
     with serving() as fake:
         fake.aiperf_uploader(results, RECORDED)
-        env = airflow_env()
+        env = fresh_airflow_db(airflow_env())
         ensure_airflow_db(env)
         proc = dags_test(
             BENCHMARK, when, {"platform": "kubernetes", "trials": 2}, env,

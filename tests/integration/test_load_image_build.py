@@ -21,7 +21,7 @@ import pytest
 from featurebench.settings import aiperf_bin, dynamo_python
 
 REASON = podman_image.unavailable()
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 
 def short_local_spec():

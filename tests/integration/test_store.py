@@ -12,8 +12,9 @@ import pytest
 
 from featurebench.layout import requests_key
 from featurebench.results.store import Store, check_no_secrets
+from featurebench.testing.duckdb_sql import configure_duckdb, duckdb_glob
 
-ARTIFACTS = Path(__file__).parent / "fixtures" / "aiperf_mocker_timeouts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "fixtures" / "aiperf_mocker_timeouts"
 KEY = requests_key("bench-a", "2026-11-26", "manual-1", "baseline", "c4", 1)
 TABLE = pa.table({"request_id": ["a", "b", "c"], "ttft_ms": [1.0, 2.0, 3.0]})
 META = {"featurebench.spec_version": "2026-11-01", "featurebench.platform": "local"}
@@ -128,15 +129,15 @@ def test_endpoint_falls_back_to_aws_endpoint_url(s3_bucket, moto_endpoint, monke
 
 
 def test_duckdb_glob():
-    assert Store.from_uri("s3://b/p").duckdb_glob("benchmark=x/**/requests.parquet") == (
+    assert duckdb_glob(Store.from_uri("s3://b/p"), "benchmark=x/**/requests.parquet") == (
         "s3://b/p/benchmark=x/**/requests.parquet")
-    assert Store.from_uri("/tmp/r").duckdb_glob("**/*.parquet") == "/tmp/r/**/*.parquet"
+    assert duckdb_glob(Store.from_uri("/tmp/r"), "**/*.parquet") == "/tmp/r/**/*.parquet"
 
 
 def test_local_duckdb_glob_reads_partitions(tmp_path):
     store = Store.from_uri(str(tmp_path))
     store.write_table(KEY, TABLE, META)
-    got = duckdb.sql(f"select trial, count(*) from read_parquet('{store.duckdb_glob('**/requests.parquet')}', "
+    got = duckdb.sql(f"select trial, count(*) from read_parquet('{duckdb_glob(store, '**/requests.parquet')}', "
                      "hive_partitioning=true) group by trial").fetchall()
     assert got == [(1, 3)]
 
@@ -164,7 +165,7 @@ def test_configure_duckdb_points_at_the_same_endpoint(s3_bucket, moto_endpoint):
         def execute(self, sql):
             executed.append(sql)
 
-    Store.from_uri(f"s3://{s3_bucket}/results").configure_duckdb(Recorder())
+    configure_duckdb(Store.from_uri(f"s3://{s3_bucket}/results"), Recorder())
     assert executed[0] == "LOAD httpfs"
     secret = executed[-1]
     host_port = moto_endpoint.removeprefix("http://")
@@ -172,5 +173,5 @@ def test_configure_duckdb_points_at_the_same_endpoint(s3_bucket, moto_endpoint):
     assert f"ENDPOINT '{host_port}'" in secret and "URL_STYLE 'path'" in secret
     assert "KEY_ID 'AKIDFAKEFORTESTS0001'" in secret
     executed.clear()
-    Store.from_uri("/tmp/anything").configure_duckdb(Recorder())
+    configure_duckdb(Store.from_uri("/tmp/anything"), Recorder())
     assert executed == []  # local roots need nothing

@@ -22,12 +22,12 @@ from featurebench.results.summary import compare_with_aiperf, goodput_from_summa
 from featurebench.run import RunContext
 from featurebench.spec import Goodput, load_spec
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 # Ours, plus the shared recording at fixtures/aiperf/ once it exists.
 ARTIFACT_DIRS = [d for d in (FIXTURES / "aiperf_mocker_timeouts", FIXTURES / "aiperf")
                  if (d / "profile_export.jsonl").exists()]
 MOCKER = FIXTURES / "aiperf_mocker_timeouts"
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+PLUGINS = Path(__file__).resolve().parents[3] / "plugins"
 
 
 def _raw(artifact_dir: Path) -> list[dict]:

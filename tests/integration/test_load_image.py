@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IMAGE_DIR = REPO / "docker" / "aiperf"
 RECORDED = REPO / "tests" / "fixtures" / "aiperf"
 FAKE_AIPERF = [sys.executable, str(REPO / "tests" / "fake_aiperf.py"), str(RECORDED)]

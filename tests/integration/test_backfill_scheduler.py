@@ -135,7 +135,7 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory):
+def airflow_env(tmp_path_factory, migrated_airflow_db):
     tmp = tmp_path_factory.mktemp("backfill-scheduler")
     port = _free_port()
     e = dict(os.environ)
@@ -157,7 +157,7 @@ def airflow_env(tmp_path_factory):
         AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT / "plugins"), e.get("PYTHONPATH")])),
     )
-    subprocess.run([AIRFLOW, "db", "migrate"], env=e, check=True, capture_output=True)
+    migrated_airflow_db.seed(e["AIRFLOW_HOME"])
     # The arm tasks name GPU pools (gpu_<pool>); a fresh DB has only default_pool. A dry run skips those tasks,
     # so it also passes without them (tried), but a real backfill needs them: create them as a deployment does.
     pools = tmp / "pools.json"

@@ -14,7 +14,7 @@ import pytest
 
 from featurebench.spec import BENCHMARKS_DIR, load_all
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _dagbag(env_specs: Path | None = None, monkeypatch=None):

@@ -10,7 +10,7 @@ from featurebench.reporting import report
 from featurebench.results import records as results
 from featurebench.results import summary
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _table(name: str):

@@ -12,7 +12,7 @@ import yaml
 
 from featurebench.spec import load_all
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "aiperf"
 
 

@@ -12,11 +12,11 @@ from featurebench.cli.main import airflow_env, dags_test, ensure_airflow_db
 BENCHMARK = "qwen3-32b-kv-routing"
 
 
-def test_a_failing_load_still_tears_down(tmp_path, monkeypatch):
+def test_a_failing_load_still_tears_down(tmp_path, monkeypatch, fresh_airflow_db):
     monkeypatch.setenv("FEATUREBENCH_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("FEATUREBENCH_WORK", str(tmp_path / "work"))
     monkeypatch.setenv("FEATUREBENCH_AIPERF_BIN", "/bin/false")  # the load generator exits 1 at once
-    env = airflow_env()
+    env = fresh_airflow_db(airflow_env())
     ensure_airflow_db(env)
     when = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)
     proc = dags_test(

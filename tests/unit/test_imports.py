@@ -11,10 +11,8 @@ from pathlib import Path
 import grimp
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-
-pytestmark = pytest.mark.unit
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ OTHERS = sorted(b for b in load_all()[0] if b != "qwen3-32b-kv-routing")
 
 
 @pytest.mark.parametrize("benchmark", OTHERS)
-def test_benchmark_dag_runs_locally(benchmark, tmp_path, monkeypatch):
+def test_benchmark_dag_runs_locally(benchmark, tmp_path, monkeypatch, fresh_airflow_db):
     monkeypatch.setenv("FEATUREBENCH_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("FEATUREBENCH_WORK", str(tmp_path / "work"))
-    env = airflow_env()
+    env = fresh_airflow_db(airflow_env())
     ensure_airflow_db(env)
     when = dt.datetime(2026, 11, 9, 3, 0, tzinfo=dt.UTC)
     proc = dags_test(

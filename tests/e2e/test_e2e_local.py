@@ -13,7 +13,7 @@ from featurebench import layout
 from featurebench.cli.main import airflow_env, dags_test, ensure_airflow_db, find_run_id
 from featurebench.results.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BENCHMARK = "qwen3-32b-kv-routing"
 
 
@@ -52,10 +52,10 @@ def s3_results(moto_endpoint, tmp_path):
     }
 
 
-def test_kv_routing_dag_end_to_end_on_s3(s3_results, monkeypatch):
+def test_kv_routing_dag_end_to_end_on_s3(s3_results, monkeypatch, fresh_airflow_db):
     for key, value in s3_results.items():
         monkeypatch.setenv(key, value)
-    env = airflow_env()
+    env = fresh_airflow_db(airflow_env())
     ensure_airflow_db(env)
     when = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
     conf = {"platform": "local", "trials": 2}

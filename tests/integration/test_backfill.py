@@ -25,7 +25,7 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, migrated_airflow_db):
     tmp = tmp_path_factory.mktemp("backfill")
     e = dict(os.environ)
     e.update(
@@ -34,7 +34,7 @@ def env(tmp_path_factory):
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT / "plugins"), e.get("PYTHONPATH")])),
     )
-    subprocess.run([AIRFLOW, "db", "migrate"], env=e, check=True, capture_output=True)
+    migrated_airflow_db.seed(e["AIRFLOW_HOME"])
     subprocess.run([AIRFLOW, "dags", "reserialize"], env=e, check=True, capture_output=True)
     return e
 
