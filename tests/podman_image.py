@@ -52,7 +52,7 @@ def env() -> dict[str, str]:
     WORK.mkdir(parents=True, exist_ok=True)
     conf, storage = WORK / "containers.conf", WORK / "storage.conf"
     conf.write_text(CONTAINERS_CONF)
-    storage.write_text(f'[storage]\ndriver = "vfs"\ngraphroot = "{WORK / "storage"}"\nrunroot = "{WORK / "run"}"\n')
+XX\ngraphroot = "{WORK / "storage"}"\nrunroot = "{WORK / "run"}"\n')
     return {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage)}
 
 
