@@ -52,7 +52,8 @@ def env() -> dict[str, str]:
     WORK.mkdir(parents=True, exist_ok=True)
     conf, storage = WORK / "containers.conf", WORK / "storage.conf"
     conf.write_text(CONTAINERS_CONF)
-XX\ngraphroot = "{WORK / "storage"}"\nrunroot = "{WORK / "run"}"\n')
+    # overlay: a layer is a diff (vfs copies the whole tree per layer: ~20 min of copying for this image)
+    storage.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{WORK / "storage"}"\nrunroot = "{WORK / "run"}"\n')
     return {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage)}
 
 
