@@ -4,16 +4,12 @@ worker slot."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from featurebench.airflow import tasks
-from featurebench.errors import KubernetesError
 from featurebench.run import RunContext
-
-log = logging.getLogger(__name__)
 
 
 def _kubernetes():
@@ -47,7 +43,7 @@ class WaitArmReadyOperator(BaseOperator):
 
 class RunLoadOperator(BaseOperator):
     """The DAG's run_load, one (point, trial) `job` per mapped instance. On the kubernetes platform it starts
-    the load Job (or reattaches, per KubernetesPlatform.start_load) and defers to LoadJobTrigger, so a trial of
+    the load Job (or reattaches, per KubernetesPlatform.begin_load) and defers to LoadJobTrigger, so a trial of
     up to hours holds no worker slot; when the trigger fires it downloads the artifacts and ingests them
     (tasks.ingest_load). On any other platform it runs synchronously (tasks.run_load).
     `run`, `endpoint` and `job` are templated: pass the XComArgs; `job` is what .expand() maps over."""
@@ -64,14 +60,9 @@ class RunLoadOperator(BaseOperator):
             return tasks.run_load(self.run, self.arm, self.endpoint, self.job)
         p = _kubernetes()
         point, trial = self.job["point"], self.job["trial"]
-        started = p.start_load(run, tasks.resolved_for(run), self.arm, point, trial)
-        if started["reused"]:  # finished in an earlier attempt: take its artifacts if they are complete
-            try:
-                return tasks.ingest_load(self.run, self.arm, self.job, p.collect_load(run, self.arm, point, trial))
-            except KubernetesError as exc:
-                log.warning("the finished Job of an earlier attempt left unusable artifacts (%s): running it again",
-                            exc)
-            started = p.start_load(run, tasks.resolved_for(run), self.arm, point, trial, rerun_complete=True)
+        artifacts, started = p.begin_load(run, tasks.resolved_for(run), self.arm, point, trial)
+        if artifacts is not None:  # finished in an earlier attempt with complete artifacts
+            return tasks.ingest_load(self.run, self.arm, self.job, artifacts)
         self.defer(trigger=p.load_trigger(run.namespace, started), method_name="execute_complete",
                    kwargs={"job_name": started["job"], "timeout_s": started["timeout_s"]})
 

@@ -64,7 +64,7 @@ def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
     for p in points:
         if not isinstance(p, str) or not LOAD_POINT.match(p):
             problems.append(f"load point {p!r}: use 'replay' (trace replay) or 'c<N>' (concurrency N)")
-    load_mode = (spec.local.load if platform == "local" else spec.load).mode
+    load_mode = spec.load_section(platform)[1].mode
     if points and load_mode == "fixed_schedule" and any(p.startswith("c") for p in points if isinstance(p, str)):
         problems.append("this benchmark replays a trace on a fixed schedule: load points must be 'replay'")
 

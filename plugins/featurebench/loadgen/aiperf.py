@@ -23,11 +23,8 @@ _REPLAY = re.compile(r"^replay(?:-x([0-9]+(?:\.[0-9]+)?))?$")
 
 
 def load_settings(resolved: ResolvedSpec, platform: str) -> tuple[Traffic, Load, Warmup]:
-    """The traffic, load and warmup in force on a platform."""
-    spec = resolved.spec
-    if platform == "local":
-        return spec.local.traffic, spec.local.load, spec.local.warmup
-    return spec.traffic, spec.load, spec.warmup
+    """The traffic, load and warmup in force on a platform (BenchmarkSpec.load_section)."""
+    return resolved.spec.load_section(platform)
 
 
 def trial_seed(load: Load, trial: int) -> int:

@@ -322,9 +322,16 @@ class BenchmarkSpec(Strict):
     def local_arm(self, name: str) -> LocalArm:
         return self.local.arms.get(name) or self.arm(name).local
 
+    def load_section(self, platform: str) -> tuple[Traffic, Load, Warmup]:
+        """The one rule for which traffic, load and warmup apply: the scaled-down `local:` profile on the local
+        platform, the spec's own everywhere else."""
+        if platform == "local":
+            return self.local.traffic, self.local.load, self.local.warmup
+        return self.traffic, self.load, self.warmup
+
     def load_points(self, arm: Arm | None = None, platform: str = "kubernetes") -> list[str]:
         """Load point labels: 'replay' for a fixed-schedule trace, 'c<N>' for closed-loop concurrency."""
-        load = self.local.load if platform == "local" else self.load
+        load = self.load_section(platform)[1]
         if load.mode == "fixed_schedule":
             return ["replay"]
         if load.concurrency_per_gpu and arm is not None and platform != "local":

@@ -226,18 +226,26 @@ class KubernetesPlatform:
         """Run the AIPerf Job for (point, trial) in the cluster; it uploads its artifacts to the results store
         (no data through XCom); download them to the run's work folder for the shared ingestion.
         A retry reattaches to a Job still running, reuses a finished one whose artifacts are complete, and
-        re-runs it otherwise. RunLoadOperator does the same in three steps, deferring the wait."""
-        started = self.start_load(run, resolved, arm, point, trial)
-        self.wait_job(run.namespace, started["job"], started["timeout_s"])
-        try:
-            return self.collect_load(run, arm, point, trial)
-        except KubernetesError as exc:
-            if not started["reused"]:
-                raise
-            log.warning("the finished Job of an earlier attempt left unusable artifacts (%s): running it again", exc)
-        started = self.start_load(run, resolved, arm, point, trial, rerun_complete=True)
+        re-runs it otherwise (begin_load). RunLoadOperator does the same, deferring the wait."""
+        artifacts, started = self.begin_load(run, resolved, arm, point, trial)
+        if artifacts is not None:
+            return artifacts
         self.wait_job(run.namespace, started["job"], started["timeout_s"])
         return self.collect_load(run, arm, point, trial)
+
+    def begin_load(self, run: RunContext, resolved: ResolvedSpec, arm: str, point: str,
+                   trial: int) -> tuple[Path | None, dict | None]:
+        """The one rule for a load on retry: start the Job of (point, trial), or reattach to ours from an earlier
+        attempt. (artifacts, None) when an earlier attempt's Job finished and left complete artifacts; else
+        (None, started) for a Job to wait for (a finished one whose artifacts are unusable is run again)."""
+        started = self.start_load(run, resolved, arm, point, trial)
+        if not started["reused"]:
+            return None, started
+        try:
+            return self.collect_load(run, arm, point, trial), None
+        except KubernetesError as exc:
+            log.warning("the finished Job of an earlier attempt left unusable artifacts (%s): running it again", exc)
+        return None, self.start_load(run, resolved, arm, point, trial, rerun_complete=True)
 
     def start_load(self, run: RunContext, resolved: ResolvedSpec, arm: str, point: str, trial: int,
                    rerun_complete: bool = False) -> dict:
