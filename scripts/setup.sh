@@ -47,3 +47,12 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   echo "setup: installing chromium (headless report rendering test)"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+
+# The load-image test builds docker/aiperf with podman (runc, not crun: crun fails on hybrid cgroups) on a base
+# made by debootstrap (tests/podman_image.py). Installed when we can; without them that test is skipped and says why.
+missing=""
+for tool in podman buildah runc debootstrap; do command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"; done
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing$missing (load image build test)"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi

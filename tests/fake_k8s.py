@@ -229,17 +229,21 @@ class FakeKube:
             assert command[:2] == ["fb-load", "--"], command[:4]
             env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
             assert env["FEATUREBENCH_ARTIFACTS_URI"].startswith(store_uri + "/"), env
-            argv = command[2:]
+            commands = fb_load.split_commands(command[1:])  # [warmup runs...,] the measured run
+            argv = commands[-1]
+            assert all(c[0] == "aiperf" for c in commands), commands
             assert argv[argv.index("--artifact-dir") + 1].startswith(LOAD_WORK + "/"), "artifacts stay in the pod"
             assert ("--input-file" in argv) == ("FEATUREBENCH_TRACE_URI" in env), "a trace run names its trace"
             text = json.dumps(job)
             leaked = [e for e in env if re.match(r"AWS_(SECRET|ACCESS|SESSION)", e)] + [v for v in secrets if v in text]
             assert not leaked, f"secret values in the load Job: {leaked}"
             with tempfile.TemporaryDirectory(prefix="fb-pod-") as pod:
-                local = [a.replace(LOAD_WORK, pod, 1) if a.startswith(LOAD_WORK + "/") else a for a in argv]
-                local = [sys.executable, str(repo / "tests" / "fake_aiperf.py"), str(artifacts), *local[1:]]
+                local = []
+                for cmd in commands:
+                    cmd = [a.replace(LOAD_WORK, pod, 1) if a.startswith(LOAD_WORK + "/") else a for a in cmd]
+                    local += ["--", sys.executable, str(repo / "tests" / "fake_aiperf.py"), str(artifacts), *cmd[1:]]
                 pod_env = {**env, "POD_IP": "127.0.0.1"}  # loopback stands in for the downward API's pod IP
-                rc = fb_load.main(["--", *local], pod_env)
+                rc = fb_load.main(local, pod_env)
                 self.load_runs.append({"job": job["metadata"]["name"], "env": env, "argv": argv, "rc": rc})
             return rc == 0
 

@@ -2,10 +2,15 @@
 """fb-load: the entry point of featurebench's AIPerf load pod (one load point, one trial).
 
     fb-load -- aiperf profile ... --artifact-dir DIR [--input-file PATH] ...
+    fb-load -- aiperf profile <warmup> -- aiperf profile <measured> ...
+
+With several commands (separated by a lone `--`), all but the last are warmup runs: run first, in order, their
+console in the pod log only, never uploaded; a failed warmup fails the pod before the measured run starts.
 
 1. downloads the trace from the results store to the command's --input-file (and, for a multimodal trace,
    the images its rows name, from beside the trace in the store);
-2. runs the AIPerf command it is given, its console copied to <artifact dir>/logs/fb-load-console.txt;
+2. raises the soft open-files limit to the hard one (AIPerf holds one socket per connection);
+   runs the AIPerf command it is given, its console copied to <artifact dir>/logs/fb-load-console.txt;
 3. uploads the artifact folder to the trial's artifacts prefix in the store, .aiperf_results_ready.json LAST
    (the platform treats it as the completion marker), skipping inputs.json and profile_export_raw.jsonl;
 4. exits with AIPerf's exit code when AIPerf failed (after uploading what it left, its log included).
@@ -195,11 +200,32 @@ def run_aiperf(argv: list[str], log_path: Path) -> int:
         return proc.wait()
 
 
+def split_commands(argv: list[str]) -> list[list[str]]:
+    """`-- cmd1 -- cmd2` -> [cmd1, cmd2] (a leading `--` is optional)."""
+    commands: list[list[str]] = [[]]
+    for arg in argv[1:] if argv[:1] == ["--"] else argv:
+        if arg == "--":
+            commands.append([])
+        else:
+            commands[-1].append(arg)
+    return [c for c in commands if c]
+
+
+def raise_nofile() -> None:
+    try:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError) as exc:
+        _log(f"open-files limit unchanged: {exc}")
+
+
 def main(argv: list[str] | None = None, env: dict | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = split_commands(list(sys.argv[1:] if argv is None else argv))
     env = dict(os.environ if env is None else env)
-    if argv[:1] == ["--"]:
-        argv = argv[1:]
+    argv = commands[-1] if commands else []
+    warmups = commands[:-1]
     try:
         if not argv:
             raise Usage("usage: fb-load -- aiperf profile ... --artifact-dir DIR")
@@ -226,7 +252,14 @@ def main(argv: list[str] | None = None, env: dict | None = None) -> int:
         _log(f"could not fetch the traffic: {type(exc).__name__}: {exc}")
         return EXIT_USAGE if isinstance(exc, Usage) else EXIT_TRANSFER
 
+    raise_nofile()
     try:
+        for i, warmup in enumerate(warmups, 1):
+            _log(f"warmup run {i}/{len(warmups)}")
+            rc = run_aiperf(warmup, artifacts.parent / f"warmup-{i}.log")
+            if rc:
+                _log(f"warmup run {i} exited with {rc}; the measured run is not started")
+                return rc
         rc = run_aiperf(argv, artifacts / CONSOLE_LOG)
     finally:
         if server is not None:

@@ -101,6 +101,23 @@ LOAD_ENV = {"image": "FEATUREBENCH_AIPERF_IMAGE", "service_account": "FEATUREBEN
             "s3_env_from": "FEATUREBENCH_LOAD_S3_ENV_FROM", "s3_endpoint_url": "FEATUREBENCH_LOAD_S3_ENDPOINT_URL"}
 
 
+PIN_HOSTNAME_ENV = "FEATUREBENCH_PIN_HOSTNAME"
+
+
+def pin_hostname() -> str | None:
+    """The node (kubernetes.io/hostname) every pod of a `same_node` arm is pinned to, as upstream pins qwen3.6;
+    unset: the pods are kept together by podAffinity instead (featurebench.recipes.pods.same_node_placement)."""
+    return _env(PIN_HOSTNAME_ENV) or None
+
+
+UPSTREAM_ENV = "FEATUREBENCH_UPSTREAM_DIR"
+
+
+def upstream_dir() -> Path:
+    """The verbatim copies of Dynamo's published recipes the parity check compares against."""
+    return Path(_env(UPSTREAM_ENV) or REPO_ROOT.parent / "shared" / "reference" / "upstream")
+
+
 def load_overrides() -> dict[str, str]:
     """The LOAD_ENV variables that are set, by pools.yaml key."""
     return {key: os.environ[var] for key, var in LOAD_ENV.items() if os.environ.get(var)}

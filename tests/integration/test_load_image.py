@@ -37,7 +37,7 @@ def test_dockerfile_is_well_formed_and_pinned():
 
     known = {"FROM", "ARG", "RUN", "COPY", "ENV", "USER", "WORKDIR", "ENTRYPOINT", "CMD", "LABEL"}
     instructions = dockerfile_instructions()
-    assert instructions[0] == ("FROM", "python:3.12-slim")
+    assert instructions[:2] == [("ARG", "BASE_IMAGE=python:3.12-slim"), ("FROM", "${BASE_IMAGE}")]
     assert {word for word, _ in instructions} <= known
     args = dict(rest.split("=", 1) for word, rest in instructions if word == "ARG" and "=" in rest)
     pinned = (REPO / "requirements-aiperf.txt").read_text().split("aiperf==")[1].split()[0]
@@ -47,6 +47,7 @@ def test_dockerfile_is_well_formed_and_pinned():
     assert args["BOTO3_VERSION"] == boto3
     (run,) = [rest for word, rest in instructions if word == "RUN"]
     assert '"aiperf==${AIPERF_VERSION}"' in run and '"boto3==${BOTO3_VERSION}"' in run
+    assert args["TRANSFORMERS_VERSION"].startswith("4.57.") and '"transformers==${TRANSFORMERS_VERSION}"' in run
     assert "build-essential" in run and '"${TARGETARCH}" = "arm64"' in run, "compiler only where crick needs it"
     assert ("COPY", "--chmod=0755 fb_load.py /usr/local/bin/fb-load") in instructions
     assert json.loads(dict(instructions)["ENTRYPOINT"]) == ["fb-load", "--"]
@@ -128,14 +129,52 @@ def test_image_rewrite_matches_featurebench(tmp_path):
                                                                 "http://10.0.0.7:8080/images/t/p2.png"]
 
 
-def test_model_download_job_is_valid_and_names_its_secret_only():
+def test_model_download_jobs_fetch_every_model_at_its_revision():
     import kubernetes_validate
-    import yaml
 
-    (job,) = yaml.safe_load_all((REPO / "include" / "recipes" / "model-download.yaml").read_text())
-    kubernetes_validate.validate(job, "1.33", strict=True)
+    from featurebench import recipes
+    from featurebench.spec import load_all
+
+    specs, _ = load_all()
+    for sf in specs.values():
+        (job,) = recipes.render_model_download(sf.latest)
+        kubernetes_validate.validate(job, "1.33", strict=True)
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        model = sf.latest.spec.model
+        assert env["HF_HOME"] == "/model-cache" and f"{model.hf_id}@{model.revision}" in env["MODELS"].split()
+        assert container["envFrom"] == [{"secretRef": {"name": "hf-token-secret", "optional": True}}]
+        assert not [name for name in env if re.search(r"TOKEN|SECRET|KEY", name)]
+        claim = job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+        assert claim == recipes.model_cache(sf.latest.spec.arms[0])
+    kimi = specs["kimi-k2-5-feature-stack"].latest
+    (job,) = recipes.render_model_download(kimi)
+    models = job["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"].split()
+    assert models == ["nvidia/Kimi-K2.5-NVFP4@main", "nvidia/Kimi-K2.5-Thinking-Eagle3@main"]  # the Eagle3 draft too
+    (job,) = recipes.render_model_download(kimi, ["agg-round-robin"])  # no speculative decoding: target only
+    assert job["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "nvidia/Kimi-K2.5-NVFP4@main"
+
+
+def test_model_download_script_pins_the_revision_for_offline_readers(tmp_path):
+    """The Job's script, run by sh with `pip` and `hf` stand-ins: each model downloaded at its revision, and a
+    pinned revision written to refs/main, where offline readers asking for the model by name look."""
+    import os
+    import subprocess
+
+    from featurebench import recipes
+    from featurebench.spec import load_all
+
+    specs, _ = load_all()
+    (job,) = recipes.render_model_download(specs["qwen3-32b-kv-routing"].latest)
     (container,) = job["spec"]["template"]["spec"]["containers"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("pip", "hf"):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{tmp_path}/calls"\n')
+        (bin_dir / name).chmod(0o755)
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["HF_HOME"] == "/model-cache" and "/" in env["MODEL_NAME"]  # HF-cache layout, org/name
-    assert container["envFrom"] == [{"secretRef": {"name": "hf-token-secret", "optional": True}}]
-    assert not [name for name in env if re.search(r"TOKEN|SECRET|KEY", name)]
+    env.update(HF_HOME=str(tmp_path / "cache"), PATH=f"{bin_dir}:{os.environ['PATH']}")
+    subprocess.run([*container["command"], *container["args"]], env=env, check=True, timeout=30)
+    rev = specs["qwen3-32b-kv-routing"].latest.spec.model.revision
+    assert (tmp_path / "calls").read_text().splitlines()[1] == f"hf download Qwen/Qwen3-32B --revision {rev}"
+    assert (tmp_path / "cache/hub/models--Qwen--Qwen3-32B/refs/main").read_text() == rev

@@ -9,6 +9,7 @@ import sys
 import yaml
 
 from featurebench.errors import RecipeError, SpecError
+from featurebench.recipes.model_download import render_model_download
 from featurebench.recipes.names import validate_overrides
 from featurebench.recipes.render import preview_run, render_run
 from featurebench.spec import load_spec
@@ -25,6 +26,8 @@ def render_cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-type", help="one of the benchmark's GPU types (picks the pool)")
     parser.add_argument("--image-tag", help="override the version's image tag")
     parser.add_argument("--namespace", default="featurebench")
+    parser.add_argument("--model-download", action="store_true",
+                        help="only the Job that downloads the arms' models (target and draft) into their model cache")
     args = parser.parse_args(argv)
     try:
         spec_file = load_spec(args.benchmark)
@@ -35,7 +38,10 @@ def render_cli(argv: list[str] | None = None) -> int:
             resolved.spec.arm(arm)
         run = preview_run(resolved, arms=args.arm, gpu_type=args.gpu_type, image_tag=args.image_tag,
                           namespace=args.namespace, day=args.date)
-        docs = render_run(resolved, run)
+        if args.model_download:
+            docs = render_model_download(resolved, args.arm, args.namespace)
+        else:
+            docs = render_run(resolved, run)
     except (SpecError, RecipeError, KeyError) as exc:
         print(f"featurebench render: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2

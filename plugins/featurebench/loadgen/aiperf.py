@@ -65,7 +65,6 @@ def aiperf_command(
         "--url", url,
         "--endpoint-type", "chat",
         "--streaming",
-        "--use-server-token-count",  # simulated engines return random ids that re-tokenize differently
         "--random-seed", str(trial_seed(load, trial)),
         "--request-timeout-seconds", str(load.request_timeout_s),
         "--wait-for-model-timeout", "0",  # the platform's wait_ready already checked the model; no stray request
@@ -73,8 +72,12 @@ def aiperf_command(
         "--ui-type", "none",
         "--artifact-dir", str(artifact_dir),
     ]
+    cmd += _tokenizer_flags(spec.model, platform)
     if platform == "local":
         cmd.append("--no-gpu-telemetry")  # no DCGM on a simulated run: avoids a timeout and warnings
+        # the mocker returns random token ids that re-tokenize differently; real engines are counted on the
+        # client, as upstream does
+        cmd.append("--use-server-token-count")
     if spec.goodput is not None:
         cmd += ["--goodput", spec.goodput.aiperf_arg()]
     for key, value in load.extra_inputs.items():
@@ -104,7 +107,7 @@ def aiperf_command(
             cmd += ["--synthesis-speedup-ratio", replay.group(1)]
     else:
         concurrency = int(closed.group(1))
-        if traffic.kind == "trace":
+        if traffic.dataset_type == "mooncake_trace":
             cmd.append("--no-fixed-schedule")  # a timestamped trace would otherwise switch to replay
         cmd += ["--concurrency", str(concurrency)]
         if load.ramp_s:
@@ -115,12 +118,46 @@ def aiperf_command(
             count = load.request_count or (load.requests_per_concurrency or 10) * concurrency
             cmd += ["--request-count", str(count)]
 
-    if warmup.match_concurrency and closed:  # topology recipes: warm up with one request per concurrent slot
+    level = closed.group(1) if closed else ""
+    cmd += [a.replace("{concurrency}", level) for a in load.aiperf_args]
+    if warmup.separate:
+        pass  # a run of its own before this one: warmup_command
+    elif warmup.match_concurrency and closed:  # topology recipes: warm up with one request per concurrent slot
         level = closed.group(1)
         cmd += ["--warmup-request-count", level, "--warmup-concurrency", level]
     elif warmup.requests:
-        cmd += ["--warmup-request-count", str(warmup.requests), "--warmup-concurrency", str(warmup.concurrency)]
+        cmd += ["--warmup-request-count", str(warmup.requests)]
+        if warmup.concurrency:
+            cmd += ["--warmup-concurrency", str(warmup.concurrency)]
     return cmd
+
+
+def _tokenizer_flags(model, platform: str) -> list[str]:
+    """Remote-code and revision flags for the real model's tokenizer (the local platform's is the tiny model)."""
+    if platform == "local":
+        return []
+    flags = ["--tokenizer-trust-remote-code"] if model.trust_remote_code else []
+    if model.revision != "main":
+        flags += ["--tokenizer-revision", model.revision]
+    return flags
+
+
+def warmup_command(resolved: ResolvedSpec, *, url: str, model: str, tokenizer: str, artifact_dir: str,
+                   platform: str, aiperf_bin: str = "aiperf") -> list[str] | None:
+    """argv of the separate synthetic warmup run (warmup.separate), or None. Its random prompts share no prefix
+    with the trace, so the KV cache the measured run is judged on is not pre-warmed by it."""
+    traffic, load, warmup = load_settings(resolved, platform)
+    if not (warmup.separate and warmup.requests):
+        return None
+    cmd = [aiperf_bin, "profile", "--model", model, "--tokenizer", tokenizer, "--url", url, "--streaming",
+           *_tokenizer_flags(resolved.spec.model, platform), "--ui-type", "none", "--artifact-dir", artifact_dir]
+    if warmup.isl:
+        cmd += ["--isl", str(warmup.isl), "--isl-stddev", "0"]
+    if warmup.osl:
+        cmd += ["--osl", str(warmup.osl), "--osl-stddev", "0"]
+    for key, value in warmup.extra_inputs.items():
+        cmd += ["--extra-inputs", _extra_input(key, value)]
+    return cmd + ["--concurrency", str(warmup.concurrency or 1), "--request-count", str(warmup.requests)]
 
 
 def aiperf_env(*, hf_home: str | Path | None, cache_dir: str | Path) -> dict[str, str]:

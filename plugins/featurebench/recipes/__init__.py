@@ -18,6 +18,7 @@ from featurebench.recipes.load_job import (
     model_cache,
     render_load_job,
 )
+from featurebench.recipes.model_download import arm_models, render_model_download
 from featurebench.recipes.names import (
     DNS_LABEL,
     HF_TOKEN_SECRET,
@@ -39,5 +40,5 @@ __all__ = [
     "LABEL_VALUE", "LOAD_HF_HOME", "LOAD_WORK", "LOAD_WORK_SIZE", "MEDIA_PORT", "PREVIEW_RUN_ID", "LoadConfig", "Pool",
     "RecipeError", "airflow_pool", "arm_slots", "dns_name", "endpoint_url", "environment", "load_config", "load_pools", "model_cache",
     "pool_for", "pools_json", "preview_run", "render_arm", "render_deployment", "render_load_job", "render_run",
-    "render_template", "resource_name", "short_hash", "validate_overrides",
+    "render_template", "resource_name", "short_hash", "validate_overrides", "arm_models", "render_model_download",
 ]

@@ -35,7 +35,8 @@ def _frontend(arm: Arm, run: RunContext) -> dict:
         "command": ["python3", "-m", "dynamo.frontend"],
         "args": ["--router-mode", d.router_mode, *d.frontend_args],
         "pod": _pod_spec(d.pod, gpu_pool=None, run=run, arm=arm.name),
-        "container": {},
+        # the deployment-wide container settings; probes and capabilities are the workers'
+        "container": {k: v for k, v in _container_extras(d.pod).items() if k in ("env", "workingDir")},
     }
 
 
@@ -60,7 +61,7 @@ def _worker(arm: Arm, w: Worker, run: RunContext, *, name: str, pool: Pool) -> d
     return {
         "name": w.name,
         "component_type": "worker",
-        "sub_component_type": w.role if w.role in ("prefill", "decode") else None,
+        "sub_component_type": w.sub_component_type or (w.role if w.role in ("prefill", "decode") else None),
         "replicas": w.replicas,
         "node_count": w.nodes_per_replica if w.nodes_per_replica > 1 else None,
         "env_from_secret": HF_TOKEN_SECRET if d.needs_hf_token else None,

@@ -15,7 +15,7 @@ from featurebench import settings
 from featurebench.errors import RecipeError
 from featurebench.layout import artifacts_prefix, traffic_key
 from featurebench.recipes.names import dns_name, endpoint_url, resource_name
-from featurebench.recipes.pods import _env
+from featurebench.recipes.pods import _env, same_node_placement
 from featurebench.recipes.sandbox import render_template
 from featurebench.run import COMPONENT_LABEL, POINT_LABEL, TRIAL_LABEL, RunContext
 from featurebench.settings import RECIPES_DIR
@@ -110,7 +110,7 @@ def render_load_job(
     the command is `fb-load -- aiperf profile ...` whose --artifact-dir (and --input-file) are pod-local paths;
     FEATUREBENCH_ARTIFACTS_URI is the store URI of layout.artifacts_prefix, FEATUREBENCH_TRACE_URI the trace the
     platform uploaded (layout.traffic_key), FEATUREBENCH_MEDIA_MODE how its images reach the server."""
-    from featurebench.loadgen.aiperf import aiperf_env, load_settings
+    from featurebench.loadgen.aiperf import aiperf_env, load_settings, warmup_command
     from featurebench.results.store import join_uri
     from featurebench.traces import media_mode
 
@@ -129,8 +129,11 @@ def render_load_job(
         )
     except ValueError as exc:
         raise RecipeError(f"{spec.id}/{arm_name} point {point!r}: {exc}") from None
+    warmup = warmup_command(resolved, url=endpoint_url(resolved, arm_name, run), model=spec.model.hf_id,
+                            tokenizer=spec.model.hf_id, artifact_dir=f"{LOAD_WORK}/warmup", platform="kubernetes")
     env = aiperf_env(hf_home=LOAD_HF_HOME, cache_dir=f"{LOAD_WORK}/cache")
     env["AIPERF_HTTP_CONNECTION_LIMIT"] = "200"  # as every upstream perf job
+    env.update(load.env)  # the spec's AIPerf settings (upstream's timeouts)
     env["FEATUREBENCH_ARTIFACTS_URI"] = join_uri(
         run.results_root, artifacts_prefix(run.benchmark, run.date, run.run_id, arm_name, point, trial))
     if input_file:
@@ -150,15 +153,20 @@ def render_load_job(
     deadline = 2 * (load.duration_s or 3600) + 1800
     serving = {"matchLabels": run.labels(arm_name),
                "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "NotIn", "values": ["load"]}]}
+    if arm.deploy.pod.same_node:  # upstream keeps the load pod with the arm (e.g. a same-node embedding copy)
+        placement = same_node_placement(run, arm_name, {})
+    else:  # prefer a node without the arm's serving pods, so load generation does not steal their CPUs
+        placement = {"affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": serving}}]}}}
     docs = render_template("aiperf-job.yaml.j2", {
         "name": dns_name(name, f"{point}-t{trial}"),
         "namespace": run.namespace,
         "labels": labels,
         "deadline_s": deadline,
-        "serving_selector": serving,
+        "placement": placement,
         "service_account": config.service_account,
         "image": aiperf_image or config.image_ref,
-        "command": ["fb-load", "--", *command],
+        "command": ["fb-load", *(["--", *warmup] if warmup else []), "--", *command],
         "env": env_list,
         "env_from": [{"secretRef": {"name": config.s3_env_from}}] if config.s3_env_from else [],
         "work": LOAD_WORK,

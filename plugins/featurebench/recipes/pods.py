@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from featurebench import settings
 from featurebench.recipes.pools import Pool
 from featurebench.run import RunContext
 from featurebench.spec import PodSettings, Probe
@@ -40,6 +41,8 @@ def _pod_spec(pod: PodSettings, *, gpu_pool: Pool | None, run: RunContext, arm: 
         out["tolerations"] = tolerations
     if pod.run_as_user is not None:
         out["securityContext"] = {"runAsUser": pod.run_as_user}
+    if pod.same_node:
+        out.update(same_node_placement(run, arm, out.get("nodeSelector", {})))
     if pod.colocate_workers:
         out["affinity"] = {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
             "weight": 100,
@@ -52,8 +55,23 @@ def _pod_spec(pod: PodSettings, *, gpu_pool: Pool | None, run: RunContext, arm: 
     return out
 
 
+def same_node_placement(run: RunContext, arm: str, selector: dict) -> dict:
+    """Every pod of the arm (the load pod too) on one node: the pinned hostname when one is configured, as
+    upstream pins it (podAffinity does not hold under gang scheduling); else a required podAffinity to the arm's
+    pods (the first pod may go anywhere, the others follow it)."""
+    host = settings.pin_hostname()
+    if host:
+        return {"nodeSelector": {**selector, "kubernetes.io/hostname": host}}
+    return {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+        "topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": run.labels(arm)}}]}}}
+
+
 def _container_extras(pod: PodSettings) -> dict:
     out: dict = {}
+    if pod.pod_uid_env:
+        out["env"] = [{"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}}]
+    if pod.working_dir:
+        out["workingDir"] = pod.working_dir
     if pod.startup_probe:
         out["startupProbe"] = _probe(pod.startup_probe)
     if pod.capabilities:

@@ -41,6 +41,9 @@ class PodSettings(Strict):
     memlock_unlimited: bool = False  # run the engine under `ulimit -l unlimited` (pinned memory for NIXL/RDMA)
     startup_probe: Probe | None = None
     colocate_workers: bool = False  # preferred podAffinity to this arm's worker pods on the same node
+    working_dir: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9/._-]*$")  # the main container's workingDir
+    pod_uid_env: bool = False  # POD_UID from the downward API (metadata.uid) in the main container, as upstream
+    same_node: bool = False  # every pod of the arm, the load pod too, on one node (recipes.pods.same_node_placement)
 
     def merged(self, over: PodSettings | None) -> PodSettings:
         """These settings with a worker's `over` applied: maps merged, lists appended, scalars replaced."""
@@ -54,6 +57,9 @@ class PodSettings(Strict):
             memlock_unlimited=self.memlock_unlimited or over.memlock_unlimited,
             startup_probe=over.startup_probe or self.startup_probe,
             colocate_workers=self.colocate_workers or over.colocate_workers,
+            working_dir=over.working_dir or self.working_dir,
+            pod_uid_env=self.pod_uid_env or over.pod_uid_env,
+            same_node=self.same_node or over.same_node,
         )
 
 
@@ -98,6 +104,7 @@ class Worker(Strict):
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9-]*$")  # service name, e.g. VllmPrefillWorker
     role: Literal["agg", "prefill", "decode"]
+    sub_component_type: Literal["prefill", "decode"] | None = None  # DGD subComponentType (default: from role)
     replicas: int = Field(gt=0)
     gpus_per_pod: int = Field(gt=0)
     nodes_per_replica: int = Field(default=1, gt=0)  # > 1 = multinode worker (DGD multinode.nodeCount)

@@ -24,6 +24,9 @@ class Model(Strict):
     name: str
     hf_id: str
     revision: str = "main"
+    trust_remote_code: bool = False  # the tokenizer is custom code: AIPerf gets --tokenizer-trust-remote-code
+    draft: str | None = None  # a speculative-decoding draft model (HF id) some arms load too
+    draft_revision: str = "main"
 
 
 class Hardware(Strict):
@@ -121,6 +124,15 @@ class Traffic(Strict):
         return self
 
 
+# Flags featurebench.loadgen.aiperf sets itself; a spec's aiperf_args may not set them again.
+OWNED_AIPERF_FLAGS = frozenset({
+    "--model", "-m", "--tokenizer", "--url", "-u", "--artifact-dir", "--input-file", "--custom-dataset-type",
+    "--concurrency", "--request-count", "--benchmark-duration", "--random-seed", "--goodput", "--extra-inputs",
+    "--fixed-schedule", "--no-fixed-schedule", "--warmup-request-count", "--warmup-concurrency",
+    "--request-timeout-seconds", "--streaming", "--endpoint-type", "--export-level", "--profile-export-level",
+})
+
+
 class Load(Strict):
     mode: Literal["fixed_schedule", "concurrency"]
     concurrency: list[int] = []  # closed-loop load points
@@ -132,6 +144,26 @@ class Load(Strict):
     extra_inputs: dict[str, Any] = {}
     random_seed: int = 42
     request_timeout_s: int = Field(default=1200, gt=0)
+    env: dict[str, str] = {}  # AIPerf's environment (AIPERF_* settings, e.g. timeouts), as upstream's perf job
+    # further `aiperf profile` flags, as upstream's perf job (e.g. --workers-max 200); "{concurrency}" in a value
+    # is the load point's concurrency
+    aiperf_args: list[str] = []
+
+    @field_validator("env")
+    @classmethod
+    def _aiperf_env(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in env if not re.fullmatch(r"AIPERF_[A-Z0-9_]+", k)]
+        if bad:
+            raise ValueError(f"load.env sets AIPerf settings only (AIPERF_*): {bad}")
+        return env
+
+    @field_validator("aiperf_args")
+    @classmethod
+    def _not_owned(cls, args: list[str]) -> list[str]:
+        owned = sorted(set(args) & OWNED_AIPERF_FLAGS)
+        if owned:
+            raise ValueError(f"load.aiperf_args sets flags featurebench.loadgen owns: {owned}")
+        return args
 
     @model_validator(mode="after")
     def _points(self) -> Load:
@@ -143,8 +175,35 @@ class Load(Strict):
 
 class Warmup(Strict):
     requests: int = Field(default=0, ge=0)
-    concurrency: int = Field(default=1, gt=0)
+    concurrency: int | None = Field(default=None, gt=0)  # None: AIPerf's default, the run's concurrency
     match_concurrency: bool = False  # topology benchmarks: warmup requests and concurrency = the load point's
+    # A separate synthetic run before the measured one (its prompts share no prefix with the trace, so the KV
+    # cache the measured run is judged on starts cold), instead of the trace's first requests in the run.
+    separate: bool = False
+    isl: int | None = Field(default=None, gt=0)  # separate run's synthetic lengths (None: AIPerf's defaults)
+    osl: int | None = Field(default=None, gt=0)
+    extra_inputs: dict[str, Any] = {}
+
+
+class Deviation(Strict):
+    """A declared, intentional difference from the upstream recipe (recipes.parity field path pattern)."""
+
+    path: str = Field(min_length=3)  # fnmatch pattern over parity paths, e.g. load.run.--random-seed
+    reason: str = Field(min_length=10)
+    arms: list[str] = []  # empty: every arm
+
+
+class UpstreamArm(Strict):
+    """An arm's upstream files, relative to the upstream copies (recipes.parity.upstream_root)."""
+
+    deploy: str
+    perf: str
+    env_file: str | None = None  # values upstream's wrapper envsubsts into both (qwen3.6 hw/<gpu>.env)
+
+
+class Parity(Strict):
+    arms: dict[str, UpstreamArm]
+    deviations: list[Deviation] = []
 
 
 # Metric names the comparison computes (featurebench.analysis.compare.METRICS; a test keeps the two in step).
@@ -233,6 +292,7 @@ class BenchmarkSpec(Strict):
     ready_timeout_s: int = Field(default=1800, gt=0)
     versions: list[SpecVersion] = Field(min_length=1)
     notes: list[str] = []  # discrepancies between sources and the choice made
+    parity: Parity | None = None  # each arm's upstream recipe and the declared deviations (recipes.parity)
 
     @model_validator(mode="after")
     def _arms(self) -> BenchmarkSpec:
@@ -244,6 +304,11 @@ class BenchmarkSpec(Strict):
         unknown = set(self.local.arms) - set(names)
         if unknown:
             raise ValueError(f"local.arms names unknown arms: {sorted(unknown)}")
+        if self.parity and set(self.parity.arms) != set(names):
+            raise ValueError(f"parity.arms must name every arm exactly: {sorted(self.parity.arms)} vs {sorted(names)}")
+        for dev in self.parity.deviations if self.parity else []:
+            if set(dev.arms) - set(names):
+                raise ValueError(f"parity deviation {dev.path!r} names unknown arms: {sorted(set(dev.arms) - set(names))}")
         dates = [v.effective_from for v in self.versions]
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             raise ValueError("versions must be in increasing effective_from order, one per date")

@@ -17,8 +17,8 @@ def image_dir(trace: Path) -> Path:
     return trace.parent / "images" / trace.stem
 
 
-def relative_name(trace: Path, key: str) -> str:
-    return f"images/{trace.stem}/{key}.png"
+def relative_name(trace: Path, key: str, ext: str = "png") -> str:
+    return f"images/{trace.stem}/{key}.{ext}"
 
 
 def render(path: Path, seed: int, key: str, size: tuple[int, int]) -> None:

@@ -330,7 +330,12 @@ def test_load_job_contract_with_the_load_image():
         traffic = SPECS[sid].latest.spec.traffic
         for arm, job, pod in _load_jobs(sid):
             (container,) = pod["containers"]
-            cmd, env = container["command"], {e["name"]: e.get("value") for e in container["env"]}
+            argv, env = container["command"], {e["name"]: e.get("value") for e in container["env"]}
+            cmd = argv[len(argv) - argv[::-1].index("--"):]  # the measured run: after the last `--`
+            warmups = argv.count("--") - 1  # a separate synthetic warmup run comes first, without the trace
+            assert warmups == int(SPECS[sid].latest.spec.warmup.separate)
+            if warmups:
+                assert "--input-file" not in argv[argv.index("--"):len(argv) - len(cmd)]
             labels = job["metadata"]["labels"]
             run_id, point, trial = labels["featurebench/run-id"], labels["featurebench/point"], labels["featurebench/trial"]
             run = preview_run(SPECS[sid].latest)

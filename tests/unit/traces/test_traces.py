@@ -396,3 +396,41 @@ def test_module_entry_generates_and_reports_errors(capsys):
     assert "local.jsonl" in capsys.readouterr().out
     assert main(["generate", "no-such-benchmark"]) == 1
     assert "no benchmark 'no-such-benchmark'" in capsys.readouterr().err
+
+
+def test_photo_images_are_photo_sized_structured_and_checked(tmp_path):
+    """qwen3-vl's images: JPEGs in COCO's spread of shapes (~640 x 480), with the structure of a photo (smooth
+    regions and edges, so they compress like one), deterministic, and re-rendered ones checked against the
+    manifest's pixel checksum."""
+    import numpy as np
+    from PIL import Image
+
+    from featurebench.traces import photos
+    from featurebench.traces.manifest import read_manifest, write_manifest
+
+    sizes = [photos.size_for(42, f"p{k:04d}") for k in range(400)]
+    assert sum(w == 640 or h == 640 for w, h in sizes) / len(sizes) > 0.8  # COCO: long side 640 for most
+    assert 0.65 < sum(w > h for w, h in sizes) / len(sizes) < 0.9  # landscape about three in four
+    assert 250_000 < np.mean([w * h for w, h in sizes]) < 300_000  # ~640 x 427 .. 480
+    params = {"requests": 6, "pool": 3, "text_tokens": 5, "seed": 42, "image_style": "photo"}
+    path = tmp_path / "t.jsonl"
+    stats = GENERATORS["image_pool"](params, path)
+    write_manifest(path, "image_pool", 1, params, stats)
+    rows = read_jsonl(path)
+    assert rows[0]["images"][0].endswith(".jpg")
+    first = path.parent / rows[0]["images"][0]
+    img = np.asarray(Image.open(first).convert("L"), dtype=float)
+    assert img.shape[::-1] in [s[:2] for s in photos.COCO_SIZES]
+    noise = np.frombuffer(np.random.default_rng(0).bytes(img.size), dtype=np.uint8).reshape(img.shape).astype(float)
+    # neighbouring pixels agree in a photo (not in noise), and it compresses far better than noise
+    assert np.mean(np.abs(np.diff(img, axis=1))) < 0.1 * np.mean(np.abs(np.diff(noise, axis=1)))
+    assert 15_000 < first.stat().st_size < img.size  # tens of KB, well under 1 byte per pixel
+    assert stats["image_style"] == "photo" and len(stats["pixels_sha256"]) == 64
+    first.unlink()  # a missing image is re-rendered at run time and checked against the manifest
+    assert GENERATORS["image_pool"].assets(params, path) == 1 and first.exists()
+    manifest = read_manifest(path)
+    manifest["stats"]["pixels_sha256"] = "0" * 64
+    (tmp_path / "t.jsonl.manifest.json").write_text(__import__("json").dumps(manifest))
+    first.unlink()
+    with pytest.raises(ValueError, match="pixels_sha256"):
+        GENERATORS["image_pool"].assets(params, path)
