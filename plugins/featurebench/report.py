@@ -229,8 +229,19 @@ def _banner(simulated: bool | None) -> str:
     return "Hardware run (Kubernetes)."
 
 
+def _values_note(result: ComparisonResult) -> str:
+    """Which aggregate the control and treatment columns show (compare.AGGREGATE_*), per trial count."""
+    shown = sorted({(int(r.n_trials), r.aggregate) for r in result.table.itertuples() if r.aggregate})
+    if not shown:
+        return ""
+    parts = [f"{a} ({n} trial{'s' if n != 1 else ''} per arm)" for n, a in shown]
+    return ("Control and treatment values: " + "; ".join(parts) + " (a trial's statistic is the number AIPerf reports "
+            "for that trial; time slices only ever give the interval). ")
+
+
 def _method_note(result: ComparisonResult) -> str:
-    return (f"Intervals: {result.confidence:.0%} Welch t intervals over trials (the trial is the unit of replication) "
+    return _values_note(result) + (
+            f"Intervals: {result.confidence:.0%} Welch t intervals over trials (the trial is the unit of replication) "
             f"on the ratio of arm means. A change is called only when the interval excludes 0 and reaches beyond "
             f"the practical threshold of {result.threshold_pct:g}%. 'time-slices': one trial per arm, its time "
             f"windows stand in for trials, so the interval ignores run-to-run variation. 'none': no interval could "

@@ -20,6 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from featurebench.simulator import Simulator
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # FEATUREBENCH_BENCHMARKS_DIR points the DAGs and tools at another folder of specs (tests use it).
 BENCHMARKS_DIR = Path(os.environ.get("FEATUREBENCH_BENCHMARKS_DIR", REPO_ROOT / "include" / "benchmarks"))
@@ -417,6 +419,7 @@ class BenchmarkSpec(Strict):
     local: LocalProfile
     schedule: Schedule
     ready_timeout_s: int = Field(default=1800, gt=0)
+    simulator: Simulator | None = None  # hardware identity for the mocker (local arms and the preflight)
     versions: list[SpecVersion] = Field(min_length=1)
     notes: list[str] = []  # discrepancies between sources and the choice made
 
@@ -430,6 +433,8 @@ class BenchmarkSpec(Strict):
         unknown = set(self.local.arms) - set(names)
         if unknown:
             raise ValueError(f"local.arms names unknown arms: {sorted(unknown)}")
+        if self.simulator and (unknown := set(self.simulator.arms) - set(names)):
+            raise ValueError(f"simulator.arms names unknown arms: {sorted(unknown)}")
         dates = [v.effective_from for v in self.versions]
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             raise ValueError("versions must be in increasing effective_from order, one per date")
