@@ -44,8 +44,8 @@ class Speculative(_Strict):
 
     @model_validator(mode="after")
     def _rates(self):
-        if len(self.accept_rates) != self.nextn or not all(0 < r <= 1 for r in self.accept_rates):
-            raise ValueError(f"accept_rates needs {self.nextn} values in (0, 1], got {self.accept_rates}")
+        if len(self.accept_rates) != self.nextn or not all(0 <= r <= 1 for r in self.accept_rates):
+            raise ValueError(f"accept_rates needs {self.nextn} values in [0, 1], got {self.accept_rates}")
         return self
 
 
@@ -168,22 +168,27 @@ _FLAG_KEYS: dict[str, tuple[str, type] | None] = {
     "--no-enable-prefix-caching": ("enable_prefix_caching", bool),
     "--num-g2-blocks": None,  # host KV offload tier: 1.3.1 only
 }
-UNSUPPORTED_FLAGS = {"--num-g2-blocks": "host KV offload (mocker 1.5.1 has no G2 tier)"}
+UNSUPPORTED_FLAGS = {"--num-g2-blocks": "host KV offload (mocker 1.5.1 has no host tier)"}
 
 
-def mocker_flags_to_json(args: list[str], timing: str) -> tuple[dict[str, Any], list[str]]:
-    """(JSON keys, features not modelled) of a pool's mocker_args.
+def mocker_flags_to_json(args: list[str], timing: str) -> tuple[dict[str, Any], list[str], list[str]]:
+    """(JSON keys, remaining CLI flags, features not modelled) of a pool's mocker_args.
 
-    With AIC timing, `--decode-speedup-ratio` (the polynomial's stand-in for speculative decoding) is dropped:
-    speculative decoding then comes from `simulator.arms.<arm>.speculative`, with its stated acceptance rates.
+    Engine flags become JSON keys; anything else (launch flags such as --stagger-delay) stays on the command
+    line, where the mocker itself rejects what it does not know. With AIC timing, `--decode-speedup-ratio` (the
+    polynomial's stand-in for speculative decoding) is dropped: speculative decoding then comes from
+    `simulator.arms.<arm>.speculative`, with its stated acceptance rates.
     """
     out: dict[str, Any] = {}
+    rest: list[str] = []
     lost: list[str] = []
     i = 0
     while i < len(args):
         flag = args[i]
         if flag not in _FLAG_KEYS:
-            raise ValueError(f"mocker_args: {flag!r} has no engine-args JSON key (known: {sorted(_FLAG_KEYS)})")
+            rest.append(flag)
+            i += 1
+            continue
         mapping = _FLAG_KEYS[flag]
         if mapping is not None and mapping[1] is bool:
             out[mapping[0]] = False
@@ -196,7 +201,7 @@ def mocker_flags_to_json(args: list[str], timing: str) -> tuple[dict[str, Any], 
         elif not (flag == "--decode-speedup-ratio" and timing == "aic"):
             out[mapping[0]] = mapping[1](args[i + 1])
         i += 2
-    return out, lost
+    return out, rest, lost
 
 
 def timing_of(spec) -> str:
@@ -209,7 +214,7 @@ def aic_version() -> str:
 
     site = Path(dynamo_python()).parents[1] / "lib"
     for info in sorted(site.glob("python3*/site-packages/aiconfigurator_core-*.dist-info")):
-        return info.name.split("-")[1]
+        return info.name.removesuffix(".dist-info").split("-")[1]
     return "unknown"
 
 
@@ -228,5 +233,5 @@ def not_modelled(spec, arm_name: str) -> list[str]:
     listed = list(sim.arm(arm_name).not_modelled) if sim else []
     local = spec.local_arm(arm_name)
     for pool in local.workers:
-        listed += [x for x in mocker_flags_to_json(pool.mocker_args, timing_of(spec))[1] if x not in listed]
+        listed += [x for x in mocker_flags_to_json(pool.mocker_args, timing_of(spec))[2] if x not in listed]
     return listed
