@@ -43,12 +43,17 @@ def _engine(args: dict | None, cache: dict):
     return MockEngineArgs.from_json(json.dumps(args)), args
 
 
+KEEP = ("uuid", "session_id", "turn_index", "arrival_time_ms", "terminal_time_ms", "terminal_status", "ttft_ms",
+        "ttst_ms", "e2e_latency_ms", "itl_ms", "input_length", "output_length", "reused_input_tokens")
+
+
 def run(job: dict) -> dict:
     from dynamo.replay import run_synthetic_trace_replay, run_trace_replay
 
     cache: dict = {}
     engines = {role: _engine(job.get(role), cache) for role in ("agg", "prefill", "decode")}
     common = dict(router_mode=job["router_mode"], replay_mode="offline", replay_concurrency=job.get("concurrency"),
+                  max_sim_time_ms=job.get("max_sim_time_ms"),
                   capture_per_request=True, sla_ttft_ms=job.get("sla_ttft_ms"), sla_itl_ms=job.get("sla_itl_ms"))
     if engines["agg"][0] is not None:
         common |= dict(extra_engine_args=engines["agg"][0], num_workers=job["workers"]["agg"])
@@ -62,7 +67,9 @@ def run(job: dict) -> dict:
     else:
         syn = job["synthetic"]
         report = run_synthetic_trace_replay(syn["isl"], syn["osl"], syn["requests"], **common)
-    return {"summary": report.summary, "requests": report.per_request or [], "wall_s": time.perf_counter() - start,
+    wall = time.perf_counter() - start
+    requests = [{k: r.get(k) for k in KEEP} for r in report.per_request or []]  # what the canonical table needs
+    return {"summary": report.summary, "requests": requests, "wall_s": wall,
             "engine_args": {role: used for role, (_, used) in engines.items() if used is not None}}
 
 

@@ -114,6 +114,36 @@ def parallelism(sim: Simulator, worker) -> dict[str, int]:
     return out
 
 
+def _flag(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
+
+
+def deploy_engine_facts(arm, role: str) -> dict[str, Any]:
+    """The engine settings of a full-size pool that the mocker also models, read from the deployment itself:
+    KV block size, prefix caching, batch limits and the KV memory fraction (vLLM flags or TRT-LLM engine_config)."""
+    worker = _pool(arm, role)
+    args, cfg = worker.args, worker.engine_config or {}
+    kv = cfg.get("kv_cache_config") or {}
+    out: dict[str, Any] = {}
+    if arm.deploy.backend == "trtllm":
+        out["block_size"] = int(kv.get("tokens_per_block", 32))
+        out["enable_prefix_caching"] = bool(kv.get("enable_block_reuse", True))
+        if "free_gpu_memory_fraction" in kv:
+            out["free_gpu_memory_fraction"] = float(kv["free_gpu_memory_fraction"])
+        for key in ("max_num_tokens", "max_batch_size"):
+            if key in cfg:
+                out["max_num_batched_tokens" if key == "max_num_tokens" else "max_num_seqs"] = int(cfg[key])
+        return out
+    out["block_size"] = int(_flag(args, "--block-size") or 64)
+    out["enable_prefix_caching"] = "--no-enable-prefix-caching" not in args
+    for flag, key, kind in (("--gpu-memory-utilization", "gpu_memory_utilization", float),
+                            ("--max-num-seqs", "max_num_seqs", int),
+                            ("--max-num-batched-tokens", "max_num_batched_tokens", int)):
+        if (value := _flag(args, flag)) is not None:
+            out[key] = kind(value)
+    return out
+
+
 def engine_type(backend: str, role: str) -> str:
     """The mocker scheduler core. TRT-LLM's core has no P/D split, so its disaggregated pools run the vLLM core
     (with TRT-LLM's timing database)."""
