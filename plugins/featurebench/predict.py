@@ -189,7 +189,7 @@ def write_prediction(store, run_prefix: str, prediction: Prediction, meta: dict[
 
     key = f"{run_prefix}/prediction.parquet"
     table = pa.Table.from_pandas(prediction.arms, preserve_index=False)
-    store.write_table(key, table, {**meta, "prediction_timing": prediction.timing})
+    store.write_table(key, table, {**meta, "featurebench.prediction_timing": prediction.timing})
     return key
 
 

@@ -206,6 +206,8 @@ def render_report(
     notes: list[str] | None = None,
     unmodelled: list[str] | None = None,
     trends: tuple[str, bytes | None] | None = None,
+    prediction: tuple[str, str] | None = None,
+    timing: str | None = None,
 ) -> tuple[str, str]:
     """(markdown, html) of the report; the PNGs are embedded in the HTML and returned separately by `plots`."""
     plots = {"deltas": plot_deltas(result), "distributions": plot_distributions(result),
@@ -213,6 +215,12 @@ def render_report(
     extra = _unmodelled_line(unmodelled) if simulated else ""
     md = _markdown(result, title, question, simulated, provenance, arms, versions, notes, extra)
     page = _html(result, title, question, simulated, provenance, arms, versions, notes, plots, extra)
+    if timing and simulated:  # where the simulated timing came from (featurebench.simulator.timing_source)
+        md = md.replace(SIMULATION_BANNER, f"{SIMULATION_BANNER} Timing: {timing}.", 1)
+        page = page.replace(html.escape(SIMULATION_BANNER), html.escape(f"{SIMULATION_BANNER} Timing: {timing}."), 1)
+    if prediction:  # the preflight's prediction beside the measurement (featurebench.prediction_report)
+        md = md.rstrip("\n") + "\n\n" + prediction[0] + "\n"
+        page = page.replace("</body></html>", prediction[1] + "</body></html>")
     if trends:  # history of this benchmark from the results store (featurebench.trends)
         md = md.rstrip("\n") + "\n\n" + trends[0]
         image = f'<img alt="trends" src="data:image/png;base64,{base64.b64encode(trends[1]).decode()}">' if trends[1] else ""
@@ -378,9 +386,16 @@ def write_report(store, run_prefix: str, result: ComparisonResult, resolved_spec
     notes = [f"{a}: {cfg['note']}" for a, cfg in local.items() if cfg.get("note")] + list(spec.notes)
     unmodelled = [a.name for a in spec.arms if not spec.local_arm(a.name).simulated]
     trends = _trends(store, spec.id, run)
+    from featurebench import prediction_report, simulator
+
+    platform = (run or {}).get("platform", "local")
     md, page = render_report(result, title=spec.title, question=spec.question, simulated=simulated,
                              provenance=result.provenance, arms=arms, versions=versions, notes=notes,
-                             unmodelled=unmodelled, trends=trends)
+                             unmodelled=unmodelled, trends=trends,
+                             prediction=prediction_report.section(
+                                 store, run_prefix, result, platform,
+                                 {a.name: simulator.not_modelled(spec, a.name) for a in spec.arms}),
+                             timing=simulator.timing_source(spec) if platform == "local" else None)
     keys = {"md": store.write_text(f"{run_prefix}/report.md", md),
             "html": store.write_text(f"{run_prefix}/report.html", page)}
     for name, fn in (("deltas", plot_deltas), ("distributions", plot_distributions), ("pareto", plot_pareto)):
