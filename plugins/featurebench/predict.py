@@ -70,6 +70,10 @@ def replay_job(resolved, arm_name: str, point: str, trace: Path | None) -> dict:
     for role in pools:
         facts = simulator.deploy_engine_facts(arm, role)
         job[role] = simulator.engine_args(spec, arm_name, role, block_size=facts.pop("block_size"), extra=facts)
+        if role != "agg" and job[role].get("aic_attention_dp_size", 1) > 1:
+            # the offline disaggregated replay has no attention-DP ranks: time the same GPUs as attention TP
+            args = job[role]
+            args["aic_tp_size"], args["aic_attention_dp_size"] = args["aic_tp_size"] * args["aic_attention_dp_size"], 1
     load, traffic = spec.load, spec.traffic
     if point.startswith("c"):
         job["concurrency"] = int(point[1:])
@@ -96,6 +100,21 @@ def run_job(job: dict, timeout_s: float = 1800) -> dict:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise PredictError(f"offline replay failed (exit {proc.returncode}):\n{tail}")
     return json.loads(proc.stdout)
+
+
+DP_AS_TP = "attention data parallelism in a P/D pool (the offline disaggregated replay times it as attention TP)"
+
+
+def _dp_lost(arm) -> list[str]:
+    """What replay_job changes about a disaggregated arm's shape (a P/D pool with attention_dp)."""
+    return [DP_AS_TP] if any(w.attention_dp and w.role != "agg" for w in arm.deploy.workers) else []
+
+
+def _run_or_error(job: dict):
+    try:
+        return run_job(job)
+    except PredictError as exc:
+        return exc
 
 
 def requests_table(records: list[dict], goodput) -> Any:
@@ -150,23 +169,29 @@ def predict(resolved, arms: list[str] | None = None, log=print) -> Prediction:
     skipped, lost, tables, wall = {}, {}, {}, {}
     if spec.simulator is None or spec.simulator.timing != "aic":
         skipped = {a: f"no calibrated timing ({timing})" for a in names}
-    trace = None
-    if not skipped and spec.traffic.kind == "trace":
-        trace = ensure_trace(spec.traffic, full=True)
-    jobs = {}
     for name in names if not skipped else []:
         missing = simulator.not_modelled(spec, name)
         if not spec.local_arm(name).simulated:  # the arm's feature itself is what the mocker cannot model
             skipped[name] = "NOT MODELLED: " + ", ".join(missing or ["the arm's feature"])
-            continue
-        lost[name] = missing
+        else:
+            lost[name] = missing
+    trace = None
+    if lost and spec.traffic.kind == "trace":
+        trace = ensure_trace(spec.traffic, full=True)
+    jobs = {}
+    for name in lost:
         for point in spec.load_points(spec.arm(name)):
             jobs[(name, point)] = replay_job(resolved, name, point, trace)
+        lost[name] += [x for x in _dp_lost(spec.arm(name)) if x not in lost[name]]
     log(f"predict: {spec.id}: {len(jobs)} offline replays ({', '.join(f'{a}@{p}' for a, p in jobs)})")
     # one replay per core: each is a single-threaded simulation in its own process
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-        outs = dict(zip(jobs, pool.map(run_job, jobs.values())))
+        outs = dict(zip(jobs, pool.map(_run_or_error, jobs.values())))
     for (name, point), out in outs.items():
+        if isinstance(out, PredictError):  # one arm the simulator cannot run does not cost the others
+            skipped[name] = f"offline replay failed: {str(out).splitlines()[-1]}"
+            lost.pop(name, None)
+            continue
         tables[(name, point, 0)] = requests_table(out["requests"], spec.goodput)
         wall[f"{name}/{point}"] = out["wall_s"]
     rows = []
