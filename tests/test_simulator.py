@@ -129,8 +129,9 @@ def test_real_offline_replay_with_aic_timing_matches_its_own_summary():
     table = predict.requests_table(out["requests"], resolved.spec.goodput)
     assert table.num_rows == out["summary"]["completed_requests"] == 200
     ours = compare.trial_metrics(table, gpus=16)
-    assert ours[("ttft", "p50")] == pytest.approx(out["summary"]["median_ttft_ms"], rel=1e-6)
     assert ours[("ttft", "mean")] == pytest.approx(out["summary"]["mean_ttft_ms"], rel=1e-6)
+    # percentiles: ours interpolate linearly like AIPerf; the replay's summary picks a sample (~1% apart at n=200)
+    assert ours[("ttft", "p50")] == pytest.approx(out["summary"]["median_ttft_ms"], rel=0.02)
     # AIC's H200 TP2 decode step for Qwen3-32B is ~10-20 ms; the polynomial baseline knows nothing of that
     assert 5 < ours[("itl", "p50")] < 40
 
