@@ -24,6 +24,9 @@ from featurebench import simulator
 
 REPLAY_JOB = Path(__file__).with_name("replay_job.py")
 ROUTER_MODES = {"round-robin": "round_robin", "kv": "kv_router"}  # what the offline replay has
+# Multi-turn rows whose input_length is the turn's new tokens (AIPerf appends the conversation so far): the
+# replay's delta format. Single-turn Mooncake rows carry the whole prompt.
+TRACE_FORMATS = {"agentic": "mooncake_delta"}
 PREDICTION_COLUMNS = ["arm", "point", "metric", "stat", "unit", "value"]
 
 
@@ -83,7 +86,8 @@ def replay_job(resolved, arm_name: str, point: str, trace: Path | None) -> dict:
         n = load.request_count or (load.requests_per_concurrency or 1) * job.get("concurrency", 1)
         job["synthetic"] = {"isl": traffic.isl, "osl": traffic.osl, "requests": n}
     else:
-        job |= {"trace": str(trace), "trace_block_size": traffic.params.get("block_size", 512)}
+        job |= {"trace": str(trace), "trace_block_size": traffic.params.get("block_size", 512),
+                "trace_format": TRACE_FORMATS.get(traffic.generator, "mooncake")}
         if load.duration_s:
             job["max_sim_time_ms"] = load.duration_s * 1000
     return job

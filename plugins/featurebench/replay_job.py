@@ -53,7 +53,6 @@ def run(job: dict) -> dict:
     cache: dict = {}
     engines = {role: _engine(job.get(role), cache) for role in ("agg", "prefill", "decode")}
     common = dict(router_mode=job["router_mode"], replay_mode="offline", replay_concurrency=job.get("concurrency"),
-                  max_sim_time_ms=job.get("max_sim_time_ms"),
                   capture_per_request=True, sla_ttft_ms=job.get("sla_ttft_ms"), sla_itl_ms=job.get("sla_itl_ms"))
     if engines["agg"][0] is not None:
         common |= dict(extra_engine_args=engines["agg"][0], num_workers=job["workers"]["agg"])
@@ -63,7 +62,9 @@ def run(job: dict) -> dict:
     start = time.perf_counter()
     if job.get("trace"):
         report = run_trace_replay([job["trace"]], trace_block_size=job["trace_block_size"],
-                                  arrival_speedup_ratio=job.get("arrival_speedup_ratio", 1.0), **common)
+                                  trace_format=job.get("trace_format", "mooncake"),
+                                  arrival_speedup_ratio=job.get("arrival_speedup_ratio", 1.0),
+                                  max_sim_time_ms=job.get("max_sim_time_ms"), **common)
     else:
         syn = job["synthetic"]
         report = run_synthetic_trace_replay(syn["isl"], syn["osl"], syn["requests"], **common)
