@@ -19,38 +19,33 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import unquote
 from pathlib import Path
+from urllib.parse import unquote
 
-from featurebench.run import RunContext, work_root
-from featurebench.spec import REPO_ROOT, ResolvedSpec
+from featurebench import settings
+from featurebench.errors import LocalPlatformError
+from featurebench.run import RunContext
+from featurebench.settings import work_root
+from featurebench.spec import ResolvedSpec
 
 STATE = "state.json"
 COMMON = ["--discovery-backend", "file", "--request-plane", "tcp", "--event-plane", "zmq"]
 
 
-def dynamo_python() -> str:
-    return os.environ.get("FEATUREBENCH_DYNAMO_PYTHON", str(REPO_ROOT / ".venvs" / "dynamo" / "bin" / "python"))
-
-
-def aiperf_bin() -> str:
-    return os.environ.get("FEATUREBENCH_AIPERF_BIN", str(REPO_ROOT / ".venvs" / "aiperf" / "bin" / "aiperf"))
+dynamo_python = settings.dynamo_python
+aiperf_bin = settings.aiperf_bin
 
 
 def local_engine_args(spec, arm: str, pool) -> dict:
     """MockEngineArgs JSON of one local worker pool: the local profile's (scaled-down) KV cache and speed-up, the
     pool's mocker_args, and the arm's simulator identity (AIConfigurator timing unless the spec says polynomial)."""
-    from featurebench import simulator
+    from featurebench.spec import simulator
 
     lp = spec.local
     flags, _, _ = simulator.mocker_flags_to_json(pool.mocker_args, simulator.timing_of(spec))
     extra = ({"max_num_seqs": lp.max_num_seqs} if lp.max_num_seqs else {}) | flags
     return simulator.engine_args(spec, arm, pool.role, block_size=lp.block_size, num_gpu_blocks=lp.num_gpu_blocks,
                                  speedup_ratio=lp.speedup_ratio, extra=extra)
-
-
-class LocalPlatformError(RuntimeError):
-    """A local engine or load run that failed; the message quotes the relevant log tail."""
 
 
 # ---------------------------------------------------------------- process bookkeeping (Linux /proc)
@@ -169,7 +164,7 @@ class LocalPlatform:
     # -- provision
 
     def provision(self, run: RunContext, resolved: ResolvedSpec, arm: str) -> dict:
-        from featurebench.modelgen import ensure_tiny_model
+        from featurebench.platforms.modelgen import ensure_tiny_model
 
         spec = resolved.spec
         local, deploy = spec.local_arm(arm), spec.arm(arm).deploy
@@ -208,7 +203,7 @@ class LocalPlatform:
         state = {"run_id": run.run_id, "arm": arm, "created": time.time(), "endpoint": endpoint, "processes": []}
         _write_state(arm_dir, state)
 
-        from featurebench import simulator
+        from featurebench.spec import simulator
 
         py = dynamo_python()
         for i, pool in enumerate(local.workers):
@@ -290,7 +285,7 @@ class LocalPlatform:
     def run_load(
         self, run: RunContext, resolved: ResolvedSpec, arm: str, endpoint: dict, point: str, trial: int
     ) -> Path:
-        from featurebench.load import aiperf_command, aiperf_env, load_settings
+        from featurebench.loadgen.aiperf import aiperf_command, aiperf_env, load_settings
 
         arm_dir = Path(endpoint["arm_dir"])
         traffic, load, _ = load_settings(resolved, "local")
@@ -315,7 +310,7 @@ class LocalPlatform:
         state.setdefault("load", []).append(proc)  # so teardown/janitor can stop a run orphaned by a killed task
         _write_state(arm_dir, state)
         # generous bound: the request timeout plus AIPerf's own start-up and a long replay
-        limit = load.request_timeout_s + float(os.environ.get("FEATUREBENCH_LOAD_TIMEOUT_S", 1800))
+        limit = load.request_timeout_s + settings.local_load_timeout_s()
         started = time.monotonic()
         try:
             while _alive(proc):
