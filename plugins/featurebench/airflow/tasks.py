@@ -224,6 +224,11 @@ def predict(run_dict: dict) -> dict:
     hardware, stored as prediction.parquet. Advisory: a simulator failure is logged and the run goes on."""
     from featurebench.analysis.predict import PredictError, predict as run_predict, write_prediction
 
+    from featurebench import settings
+
+    if not settings.preflight_enabled():
+        log.warning("preflight skipped: FEATUREBENCH_PREFLIGHT=off; the report has no prediction")
+        return {"skipped": "FEATUREBENCH_PREFLIGHT=off"}
     run = RunContext.from_dict(run_dict)
     resolved = resolved_for(run)
     try:
