@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the three Python environments featurebench needs, under .venvs/:
 #   main   - Airflow 3, providers, pandas/pyarrow, the test tools   (requirements.txt)
-#   dynamo - the Dynamo frontend + mocker (GPU-free engine simulator) (requirements-dynamo.txt)
+#   dynamo - the Dynamo frontend + mocker + offline replay with AIConfigurator timing (GPU-free engine
+#            simulator): requirements-dynamo-nodeps.txt with --no-deps, then requirements-dynamo.txt
 #   aiperf - the AIPerf load generator                                (requirements-aiperf.txt)
 # Each is rebuilt only when its requirements file changed, so re-running is cheap.
 set -euo pipefail
@@ -12,21 +13,25 @@ if ! command -v uv >/dev/null 2>&1; then
   "$PYTHON" -m pip install --quiet uv
 fi
 
-make_env() {  # make_env NAME REQUIREMENTS_FILE
-  local name=$1 req=$2 dir=.venvs/$1
+make_env() {  # make_env NAME REQUIREMENTS_FILE [NO_DEPS_REQUIREMENTS_FILE]
+  local name=$1 req=$2 nodeps=${3:-} dir=.venvs/$1
   local stamp=$dir/.requirements.sha256 want
-  want=$(sha256sum "$req" | cut -d' ' -f1)
+  want=$(cat "$req" ${nodeps:+"$nodeps"} | sha256sum | cut -d' ' -f1)
   if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
   echo "setup: installing the $name environment ($req)"
-  uv venv --quiet --allow-existing --python "$PYTHON" "$dir"
+  rm -rf "$dir"  # a clean environment: nothing left over from an earlier requirements set
+  uv venv --quiet --python "$PYTHON" "$dir"
+  if [ -n "$nodeps" ]; then
+    uv pip install --quiet --python "$dir/bin/python" --no-deps -r "$nodeps"
+  fi
   uv pip install --quiet --python "$dir/bin/python" -r "$req"
   echo "$want" > "$stamp"
 }
 
 make_env main requirements.txt
-make_env dynamo requirements-dynamo.txt
+make_env dynamo requirements-dynamo.txt requirements-dynamo-nodeps.txt
 make_env aiperf requirements-aiperf.txt
 
 # The package itself (pyproject.toml), editable: the `featurebench` command, and plugins/ on the path as Airflow

@@ -56,6 +56,11 @@ def dynamo_python() -> str:
     return _env("FEATUREBENCH_DYNAMO_PYTHON", str(REPO_ROOT / ".venvs" / "dynamo" / "bin" / "python"))
 
 
+def preflight_enabled() -> bool:
+    """FEATUREBENCH_PREFLIGHT=off skips the DAG's preflight prediction (it logs that it did); default on."""
+    return (_env("FEATUREBENCH_PREFLIGHT", "on") or "on").lower() not in ("off", "0", "false", "no")
+
+
 def aiperf_bin() -> str:
     """FEATUREBENCH_AIPERF_BIN: the AIPerf CLI of its side environment."""
     return _env("FEATUREBENCH_AIPERF_BIN", str(REPO_ROOT / ".venvs" / "aiperf" / "bin" / "aiperf"))

@@ -20,6 +20,9 @@ OTHERS = sorted(b for b in load_all()[0] if b != "qwen3-32b-kv-routing")
 def test_benchmark_dag_runs_locally(benchmark, tmp_path, monkeypatch, fresh_airflow_db):
     monkeypatch.setenv("FEATUREBENCH_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("FEATUREBENCH_WORK", str(tmp_path / "work"))
+    # the preflight replays each spec's full-size traffic (minutes per benchmark on 2 cores); it is covered by
+    # tests/integration/test_predict.py and, inside a DAG, by test_e2e_local.py
+    monkeypatch.setenv("FEATUREBENCH_PREFLIGHT", "off")
     env = fresh_airflow_db(airflow_env())
     ensure_airflow_db(env)
     when = dt.datetime(2026, 11, 9, 3, 0, tzinfo=dt.UTC)

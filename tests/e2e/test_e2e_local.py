@@ -81,6 +81,11 @@ def test_kv_routing_dag_end_to_end_on_s3(s3_results, monkeypatch, fresh_airflow_
     comparison = store.read_table(f"{prefix}/comparison.parquet").to_pandas()
     assert {"metric", "delta_pct", "verdict"} <= set(comparison.columns)
     assert store.exists(f"{prefix}/report.md") and store.exists(f"{prefix}/report.html")
+    # the preflight ran before any deploy: its prediction sits beside the comparison and in the report
+    prediction = store.read_table(f"{prefix}/prediction.parquet").to_pandas()
+    assert set(prediction.arm) == {"agg-round-robin", "disagg-kv-router"} and (prediction.value.notna()).any()
+    report = store.read_text(f"{prefix}/report.md")
+    assert "## Predicted vs measured" in report and "Timing: simulated H200 (AIConfigurator" in report
     for key in store.list(prefix):
         if key.endswith(".parquet"):
             assert b"e2e-secret-sentinel" not in store.read_bytes(key)

@@ -166,6 +166,11 @@ def test_disaggregated_arm_uses_the_prefill_pool(work):
     assert platform.teardown(run, "disagg-kv-router") == []
     log = (platform.arm_dir(run, "disagg-kv-router") / "logs" / "frontend.log").read_text()
     assert "Activating prefill router" in log
+    # every pool runs on the arm's simulator identity (AIConfigurator's H200 timing), never the polynomial silently
+    for name, role in (("mocker-prefill-0", "is_prefill"), ("mocker-decode-1", "is_decode")):
+        engine = json.loads((platform.arm_dir(run, "disagg-kv-router") / f"{name}.engine.json").read_text())
+        assert engine["aic_system"] == "h200_sxm" and engine["aic_model_path"] == "Qwen/Qwen3-32B" and engine[role]
+        assert "AIC" in (platform.arm_dir(run, "disagg-kv-router") / "logs" / f"{name}.log").read_text()
     assert "worker_type\x1b[0m\x1b[2m=\x1b[0mprefill" in log or "worker_type=prefill" in log  # KV-routed prefills
 
 

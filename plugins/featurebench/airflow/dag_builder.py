@@ -144,6 +144,11 @@ def build_dag(spec_file: SpecFile, default_platform: str = "local") -> DAG:
             return not run["dry_run"]
 
         @task
+        def predict(run: dict) -> dict:
+            """Preflight: simulated hardware metrics of every arm (offline replay), before anything deploys."""
+            return tasks.predict(run)
+
+        @task
         def compare(run: dict) -> dict:
             return tasks.compare(run)
 
@@ -158,11 +163,13 @@ def build_dag(spec_file: SpecFile, default_platform: str = "local") -> DAG:
 
         run = resolve_config()
         gate = deploy_or_dry_run(run)
+        preflight = predict(run)
+        gate >> preflight
         previous: list = []
         arm_tasks: list = []
         for arm in spec.arms:
             start, loads, end = _arm_group(spec, arm.name, run)
-            gate >> start
+            preflight >> start
             if not spec.arms_in_parallel:
                 # The previous arm has measured and is torn down before this one deploys; if it failed,
                 # this one does not deploy at all (its teardown then has nothing to do and is skipped).

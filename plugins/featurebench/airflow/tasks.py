@@ -231,6 +231,32 @@ def teardown(run_dict: dict, arm: str) -> list[str]:
     return removed
 
 
+def predict(run_dict: dict) -> dict:
+    """Preflight, before anything is deployed: the simulator's prediction of every arm of this run on the spec's
+    hardware, stored as prediction.parquet. Advisory: a simulator failure is logged and the run goes on."""
+    from featurebench.analysis.predict import PredictError, predict as run_predict, write_prediction
+
+    from featurebench import settings
+
+    if not settings.preflight_enabled():
+        log.warning("preflight skipped: FEATUREBENCH_PREFLIGHT=off; the report has no prediction")
+        return {"skipped": "FEATUREBENCH_PREFLIGHT=off"}
+    run = RunContext.from_dict(run_dict)
+    resolved = resolved_for(run)
+    try:
+        prediction = run_predict(resolved, run.arms, log=log.info)
+    except (PredictError, OSError, ValueError) as exc:
+        log.error("preflight prediction failed; the run goes on without it: %s", exc)
+        return {"error": str(exc)}
+    meta = {"featurebench.spec_version": run.spec_version, "featurebench.spec_sha256": run.spec_sha256,
+            "featurebench.run_id": run.run_id}
+    key = write_prediction(_store(run), run.prefix, prediction, meta) if len(prediction.arms) else None
+    verdicts = prediction.comparison.overall() if prediction.comparison is not None else {}
+    log.info("preflight (%s): predicted verdicts %s; not predicted: %s", prediction.timing, verdicts,
+             prediction.skipped or "none")
+    return {"timing": prediction.timing, "verdicts": verdicts, "skipped": prediction.skipped, "key": key}
+
+
 def compare(run_dict: dict) -> dict:
     """A/B statistics from the stored per-request Parquet alone (so `featurebench compare` can redo it)."""
     from featurebench.analysis.compare import compare_run

@@ -44,8 +44,12 @@ PLOT_SAMPLE = 20_000  # requests kept per arm and point for the distribution plo
 
 COLUMNS = [
     "point", "treatment", "metric", "stat", "unit", "better", "control", "treatment_value", "delta_pct",
-    "ci_low", "ci_high", "verdict", "n_trials", "method", "primary",
+    "ci_low", "ci_high", "verdict", "n_trials", "method", "aggregate", "primary",
 ]
+# What the control / treatment values are: the trial's own statistic (one trial; AIPerf's number for it) or the
+# mean of the per-trial statistics (several trials). The interval may come from time slices; the values never do.
+AGGREGATE_TRIAL = "trial statistic"
+AGGREGATE_MEAN = "mean of trial statistics"
 
 
 def metric_name(metric: str, stat: str) -> str:
@@ -248,6 +252,7 @@ def compare_arms(
             if (control, point) not in ran or (treatment, point) not in ran:
                 continue  # a point only one arm ran (per-arm concurrency lists) has nothing to compare
             c_reps, t_reps = per_trial.get((control, point), []), per_trial.get((treatment, point), [])
+            c_values, t_values = _values(c_reps, keys), _values(t_reps, keys)
             n_trials = min(len(c_reps), len(t_reps))
             if n_trials == 0:
                 method = "invalid"  # every trial of an arm failed the load-generator health check
@@ -264,15 +269,15 @@ def compare_arms(
             d = stats.ratio_interval(c, t, confidence)  # interval is NaN with fewer than 2 replicates
             betters = np.array([k[3] for k in keys])
             verdicts = stats.verdict(d.ci_low, d.ci_high, betters, threshold_pct)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (invalid points) stay NaN
-                c_mean, t_mean = np.nanmean(c, axis=1), np.nanmean(t, axis=1)
+            with np.errstate(all="ignore"):
+                delta = np.where(c_values > 0, (t_values / c_values - 1) * 100, np.nan)
+            aggregate = AGGREGATE_TRIAL if n_trials == 1 else AGGREGATE_MEAN if n_trials else ""
             for i, (m, s, unit, better) in enumerate(keys):
                 rows.append(dict(
                     point=point, treatment=treatment, metric=m, stat=s, unit=unit, better=better,
-                    control=c_mean[i], treatment_value=t_mean[i], delta_pct=d.delta_pct[i], ci_low=d.ci_low[i],
+                    control=c_values[i], treatment_value=t_values[i], delta_pct=delta[i], ci_low=d.ci_low[i],
                     ci_high=d.ci_high[i], verdict=str(verdicts[i]), n_trials=n_trials, method=method,
-                    primary=metric_name(m, s) in primary or m in primary,
+                    aggregate=aggregate, primary=metric_name(m, s) in primary or m in primary,
                 ))
     table = pd.DataFrame(rows, columns=COLUMNS)
     pareto, frontier = _pareto(per_trial, control, treatments)
@@ -281,6 +286,14 @@ def compare_arms(
         treatments=treatments, threshold_pct=threshold_pct, confidence=confidence, distributions=distributions,
         provenance=run_provenance(tables),
     )
+
+
+def _values(reps: list[dict], keys) -> np.ndarray:
+    """Per metric: the mean over trials of each trial's own statistic (with one trial, that statistic)."""
+    values = np.array([[r[(m, s)] for r in reps] or [np.nan] for m, s, _, _ in keys])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (invalid points) stay NaN
+        return np.nanmean(values, axis=1)
 
 
 # ---------------------------------------------------------------------------------------------- Pareto

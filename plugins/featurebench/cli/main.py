@@ -1,4 +1,4 @@
-"""`python -m featurebench ...`: list, run, render, ingest, compare, traces, trends.
+"""`python -m featurebench ...`: list, run, render, ingest, compare, traces, trends, predict.
 
 `run` executes the benchmark's real DAG with `airflow dags test` (the same code path as a scheduled run),
 in an Airflow home inside the project's work folder, then prints where the report is and its headline.
@@ -183,6 +183,7 @@ DELEGATED = {
     "compare": ("featurebench.cli.compare", "compare_cli", "A/B comparison from stored results or AIPerf dirs"),
     "traces": ("featurebench.traces.__main__", "main", "generate a benchmark's traffic files"),
     "trends": ("featurebench.analysis.trends", "trends_cli", "history of a benchmark's metrics (DuckDB)"),
+    "predict": ("featurebench.analysis.predict", "predict_cli", "preflight: simulated hardware metrics and verdict per arm"),
 }
 
 

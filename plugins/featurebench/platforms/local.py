@@ -50,6 +50,16 @@ def child_env(extra: dict[str, str], prefix: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith(prefix)}
     env.update(extra)
     return env
+def local_engine_args(spec, arm: str, pool) -> dict:
+    """MockEngineArgs JSON of one local worker pool: the local profile's (scaled-down) KV cache and speed-up, the
+    pool's mocker_args, and the arm's simulator identity (AIConfigurator timing unless the spec says polynomial)."""
+    from featurebench.spec import simulator
+
+    lp = spec.local
+    flags, _, _ = simulator.mocker_flags_to_json(pool.mocker_args, simulator.timing_of(spec))
+    extra = ({"max_num_seqs": lp.max_num_seqs} if lp.max_num_seqs else {}) | flags
+    return simulator.engine_args(spec, arm, pool.role, block_size=lp.block_size, num_gpu_blocks=lp.num_gpu_blocks,
+                                 speedup_ratio=lp.speedup_ratio, extra=extra)
 
 
 # ---------------------------------------------------------------- process bookkeeping (Linux /proc)
@@ -207,20 +217,23 @@ class LocalPlatform:
                  "owner": run_owner()}
         _write_state(arm_dir, state)
 
-        py, lp = dynamo_python(), spec.local
+        from featurebench.spec import simulator
+
+        py = dynamo_python()
         for i, pool in enumerate(local.workers):
-            cmd = [py, "-m", "dynamo.mocker", "--model-path", str(model.model_dir),  # no --model-name (1.3.1)
-                   "--num-workers", str(pool.count), "--disaggregation-mode", pool.role,
-                   "--block-size", str(lp.block_size), "--num-gpu-blocks-override", str(lp.num_gpu_blocks),
-                   "--speedup-ratio", f"{lp.speedup_ratio:g}", *COMMON]
-            if lp.max_num_seqs:
-                cmd += ["--max-num-seqs", str(lp.max_num_seqs)]
-            cmd += pool.mocker_args
             name = f"mocker-{pool.role}-{i}"
+            engine = arm_dir / f"{name}.engine.json"  # the engine flags and the arm's simulator identity
+            engine.write_text(json.dumps(local_engine_args(spec, arm, pool), indent=1))
+            cmd = [py, "-m", "dynamo.mocker", "--model-path", str(model.model_dir),  # the tokenizer; not the timing
+                   "--num-workers", str(pool.count), "--disaggregation-mode", pool.role,
+                   "--extra-engine-args", str(engine), *COMMON]
+            if spec.simulator:  # else the mocker computes it from the tiny model's config
+                cmd += ["--kv-bytes-per-token", str(spec.simulator.kv_bytes_per_token)]
+            cmd += simulator.mocker_flags_to_json(pool.mocker_args, simulator.timing_of(spec))[1]  # launch flags
             state["processes"].append(_start(cmd, env, logs / f"{name}.log", name))
             _write_state(arm_dir, state)  # recorded at once: a failure below still leaves it findable
         cmd = [py, "-m", "dynamo.frontend", "--http-host", "127.0.0.1", "--http-port", str(port),
-               "--router-mode", router_mode, "--kv-cache-block-size", str(lp.block_size), *COMMON]
+               "--router-mode", router_mode, "--kv-cache-block-size", str(spec.local.block_size), *COMMON]
         state["processes"].append(_start(cmd, env, logs / "frontend.log", "frontend"))
         _write_state(arm_dir, state)
         return endpoint

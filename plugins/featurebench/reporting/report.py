@@ -206,6 +206,8 @@ def render_report(
     notes: list[str] | None = None,
     unmodelled: list[str] | None = None,
     trends: tuple[str, bytes | None] | None = None,
+    prediction: tuple[str, str] | None = None,
+    timing: str | None = None,
 ) -> tuple[str, str]:
     """(markdown, html) of the report; the PNGs are embedded in the HTML and returned separately by `plots`."""
     plots = {"deltas": plot_deltas(result), "distributions": plot_distributions(result),
@@ -213,6 +215,12 @@ def render_report(
     extra = _unmodelled_line(unmodelled) if simulated else ""
     md = _markdown(result, title, question, simulated, provenance, arms, versions, notes, extra)
     page = _html(result, title, question, simulated, provenance, arms, versions, notes, plots, extra)
+    if timing and simulated:  # where the simulated timing came from (featurebench.spec.simulator.timing_source)
+        md = md.replace(SIMULATION_BANNER, f"{SIMULATION_BANNER} Timing: {timing}.", 1)
+        page = page.replace(html.escape(SIMULATION_BANNER), html.escape(f"{SIMULATION_BANNER} Timing: {timing}."), 1)
+    if prediction:  # the preflight's prediction beside the measurement (featurebench.reporting.prediction)
+        md = md.rstrip("\n") + "\n\n" + prediction[0] + "\n"
+        page = page.replace("</body></html>", prediction[1] + "</body></html>")
     if trends:  # history of this benchmark from the results store (featurebench.analysis.trends)
         md = md.rstrip("\n") + "\n\n" + trends[0]
         image = f'<img alt="trends" src="data:image/png;base64,{base64.b64encode(trends[1]).decode()}">' if trends[1] else ""
@@ -229,8 +237,19 @@ def _banner(simulated: bool | None) -> str:
     return "Hardware run (Kubernetes)."
 
 
+def _values_note(result: ComparisonResult) -> str:
+    """Which aggregate the control and treatment columns show (compare.AGGREGATE_*), per trial count."""
+    shown = sorted({(int(r.n_trials), r.aggregate) for r in result.table.itertuples() if r.aggregate})
+    if not shown:
+        return ""
+    parts = [f"{a} ({n} trial{'s' if n != 1 else ''} per arm)" for n, a in shown]
+    return ("Control and treatment values: " + "; ".join(parts) + " (a trial's statistic is the number AIPerf reports "
+            "for that trial; time slices only ever give the interval). ")
+
+
 def _method_note(result: ComparisonResult) -> str:
-    return (f"Intervals: {result.confidence:.0%} Welch t intervals over trials (the trial is the unit of replication) "
+    return _values_note(result) + (
+            f"Intervals: {result.confidence:.0%} Welch t intervals over trials (the trial is the unit of replication) "
             f"on the ratio of arm means. A change is called only when the interval excludes 0 and reaches beyond "
             f"the practical threshold of {result.threshold_pct:g}%. 'time-slices': one trial per arm, its time "
             f"windows stand in for trials, so the interval ignores run-to-run variation. 'none': no interval could "
@@ -351,6 +370,16 @@ def _trends(store, benchmark: str, run: dict | None) -> tuple[str, bytes | None]
         return f"## Trends\n\n_Trends unavailable: {type(exc).__name__}: {exc}_\n", None
 
 
+def _prediction_section(section) -> tuple[str, str] | None:
+    """(markdown, html) of featurebench.reporting.prediction's section."""
+    if section is None:
+        return None
+    from featurebench.reporting.prediction import HEADER
+
+    note, rows, page = section
+    return "\n".join(["## Predicted vs measured", "", note, "", _md_table(HEADER, rows)]), page
+
+
 def write_report(store, run_prefix: str, result: ComparisonResult, resolved_spec, run: dict | None = None) -> dict:
     """Write report.md, report.html and the PNGs beside the run's results; returns {name: key}."""
     spec = resolved_spec.spec
@@ -367,9 +396,17 @@ def write_report(store, run_prefix: str, result: ComparisonResult, resolved_spec
     notes = [f"{a}: {cfg['note']}" for a, cfg in local.items() if cfg.get("note")] + list(spec.notes)
     unmodelled = [a.name for a in spec.arms if not spec.local_arm(a.name).simulated]
     trends = _trends(store, spec.id, run)
+    from featurebench.reporting import prediction as prediction_report
+    from featurebench.spec import simulator
+
+    platform = (run or {}).get("platform", "local")
     md, page = render_report(result, title=spec.title, question=spec.question, simulated=simulated,
                              provenance=result.provenance, arms=arms, versions=versions, notes=notes,
-                             unmodelled=unmodelled, trends=trends)
+                             unmodelled=unmodelled, trends=trends,
+                             prediction=_prediction_section(prediction_report.section(
+                                 store, run_prefix, result, platform,
+                                 {a.name: simulator.not_modelled(spec, a.name) for a in spec.arms})),
+                             timing=simulator.timing_source(spec) if platform == "local" else None)
     keys = {"md": store.write_text(f"{run_prefix}/report.md", md),
             "html": store.write_text(f"{run_prefix}/report.html", page)}
     for name, fn in (("deltas", plot_deltas), ("distributions", plot_distributions), ("pareto", plot_pareto)):

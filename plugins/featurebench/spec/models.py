@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from featurebench.spec.base import MAX_TRIALS, SLUG, Strict, check_levels
+from featurebench.spec.simulator import Simulator
 from featurebench.spec.deploy import (
     Deployment,
 )
@@ -290,6 +291,7 @@ class BenchmarkSpec(Strict):
     local: LocalProfile
     schedule: Schedule
     ready_timeout_s: int = Field(default=1800, gt=0)
+    simulator: Simulator | None = None  # hardware identity for the mocker (local arms and the preflight)
     versions: list[SpecVersion] = Field(min_length=1)
     notes: list[str] = []  # discrepancies between sources and the choice made
     parity: Parity | None = None  # each arm's upstream recipe and the declared deviations (recipes.parity)
@@ -309,6 +311,8 @@ class BenchmarkSpec(Strict):
         for dev in self.parity.deviations if self.parity else []:
             if set(dev.arms) - set(names):
                 raise ValueError(f"parity deviation {dev.path!r} names unknown arms: {sorted(set(dev.arms) - set(names))}")
+        if self.simulator and (unknown := set(self.simulator.arms) - set(names)):
+            raise ValueError(f"simulator.arms names unknown arms: {sorted(unknown)}")
         dates = [v.effective_from for v in self.versions]
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             raise ValueError("versions must be in increasing effective_from order, one per date")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from featurebench.analysis import compare
-from featurebench.cli.compare import compare_cli
+from featurebench.cli.compare import _read_artifact_dir, compare_cli
 from featurebench.results import summary as trial_summary
 from featurebench.testing import simulations
 
@@ -201,3 +201,46 @@ def test_spec_metric_names_match_what_compare_computes():
     from featurebench.spec import COMPARED_METRICS
 
     assert {metric_name(m, s) for m, stats, _, _ in METRICS for s in stats} == COMPARED_METRICS
+
+
+AB_FIXTURE = FIXTURES / "aiperf_ab"  # one real AIPerf trial per arm, long enough for time slices (its README.md)
+
+
+@pytest.mark.skipif(not (AB_FIXTURE / "disagg-kv-router").is_dir(), reason="tests/fixtures/aiperf_ab not recorded")
+def test_single_trial_values_are_the_trials_own_statistic_not_the_slice_mean(capsys, monkeypatch):
+    # recorded on the shared 2-core machine at load ~10: AIPerf's credit_to_start p99 was 114/146 ms, so the health
+    # check (tested above) would mark both trials INVALID; its limit is lifted here to test the values themselves
+    monkeypatch.setattr(compare, "MAX_CLIENT_LAG_P99_MS", 1000.0)
+    arms = {"control": AB_FIXTURE / "agg-round-robin", "treatment": AB_FIXTURE / "disagg-kv-router"}
+    assert compare_cli(["--control", str(arms["control"]), "--treatment", str(arms["treatment"]),
+                                "--format", "json"]) == 0
+    rows = {(r["metric"], r["stat"]): r for r in json.loads(capsys.readouterr().out)}
+    assert {r["method"] for r in rows.values()} == {"time-slices"}  # the interval does come from the slices
+    assert {r["aggregate"] for r in rows.values()} == {compare.AGGREGATE_TRIAL}
+    slice_means_differ = False
+    for column, arm in (("control", "control"), ("treatment_value", "treatment")):
+        summary = json.loads((arms[arm] / "profile_export_aiperf.json").read_text())
+        table = _read_artifact_dir(arms[arm], None)
+        slices = compare._slices(table, 1)
+        for key, aiperf in {("ttft", "p50"): summary["time_to_first_token"]["p50"],
+                            ("ttft", "p90"): summary["time_to_first_token"]["p90"],
+                            ("itl", "mean"): summary["inter_token_latency"]["avg"]}.items():
+            assert rows[key][column] == pytest.approx(aiperf, rel=1e-3), (arm, key)
+            slice_mean = np.mean([s[key] for s in slices])
+            slice_means_differ |= abs(slice_mean / aiperf - 1) > 0.02
+    assert slice_means_differ  # the bug this guards against: the slice mean is not the trial's statistic
+    delta = rows[("ttft", "p50")]
+    assert delta["delta_pct"] == pytest.approx((delta["treatment_value"] / delta["control"] - 1) * 100)
+
+
+def test_several_trials_show_the_mean_of_trial_statistics_and_say_so():
+    rng = np.random.default_rng(21)
+    tables = _arm_tables(rng, "ctl", trials=3) | _arm_tables(rng, "trt", trials=3, ttft=0.8)
+    result = compare.compare_arms(tables, "ctl", {"ctl": 1, "trt": 1})
+    row = result.table[(result.table.metric == "ttft") & (result.table.stat == "p50")].iloc[0]
+    per_trial = [compare.trial_metrics(tables[("ctl", "c8", k)])[("ttft", "p50")] for k in range(3)]
+    assert row["control"] == pytest.approx(np.mean(per_trial)) and row["aggregate"] == compare.AGGREGATE_MEAN
+    from featurebench.reporting.report import render_report
+
+    md, _ = render_report(result, title="t", question="q", simulated=True, provenance={}, arms={})
+    assert "mean of trial statistics (3 trials per arm)" in md
