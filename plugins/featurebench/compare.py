@@ -371,6 +371,12 @@ def _read_artifact_dir(path: Path, goodput) -> Any:
     return results.ingest_records(results.find_records_file(path), goodput=goodput)
 
 
+def _stored_run(store, prefix: str) -> dict | None:
+    """run.json of a stored run (platform, arms, trials), when resolve_config wrote one."""
+    key = f"{prefix}/run.json"
+    return json.loads(store.read_bytes(key)) if store.exists(key) else None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="featurebench compare", description=(
         "Compare a treatment with a control: either a stored run (--store/--run) or AIPerf artifact "
@@ -430,11 +436,12 @@ def compare_cli(argv: list[str] | None = None) -> int:
         resolved = load_spec(m.group(1)).resolve(dt.date.fromisoformat(m.group(2)))
         store = Store.from_uri(args.store)
         result = compare_run(store, m.group(0), resolved, write=False)
+        from featurebench.arm_setup import describe
         from featurebench.report import simulated_from
 
         context = dict(title=resolved.spec.title, question=resolved.spec.question,
                        simulated=simulated_from(result.provenance), provenance=result.provenance,
-                       arms={a.name: a.model_dump(mode="json") for a in resolved.spec.arms})
+                       setup=describe(resolved.spec, _stored_run(store, m.group(0))))
     else:
         print("error: give --store and --run, or --control DIR... and --treatment DIR...", file=sys.stderr)
         return 2
