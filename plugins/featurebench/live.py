@@ -70,7 +70,7 @@ class ArmView:
     """One arm's place in its life cycle, derived from its tasks' states."""
 
     name: str
-    phase: str = "waiting"  # waiting | deploying | ready | trial | torn down | failed | skipped
+    phase: str = "waiting"  # waiting | deploying | ready | trial | tearing down | torn down | failed... | skipped
     done: int = 0  # trials finished
     total: int = 0  # (load point, trial) jobs; 0 until the load is planned
     current: str = ""  # the running trial's label
@@ -104,10 +104,11 @@ def arm_views(arms: list[str], rows: list[TaskRow]) -> dict[str, ArmView]:
         if any(r.state == "up_for_retry" for r in loads) or "up_for_retry" in mine.values():
             v.current = (v.current + ", " if v.current else "") + "retrying after an error"
         states = set(mine.values()) | {r.state for r in loads}
-        if mine.get("teardown") == "success" and mine.get("provision") == "success":
-            v.phase = "failed" if "failed" in states or "upstream_failed" in states else "torn down"
-        elif "failed" in states:
-            v.phase = "failed"
+        failed = "failed" in states
+        if mine.get("teardown") == "success":
+            v.phase = "failed; torn down" if failed else "torn down"
+        elif failed:
+            v.phase = "failed; tearing down" if mine.get("teardown") != "skipped" else "failed"
         elif mine.get("provision") in ("skipped", "upstream_failed"):
             v.phase = "skipped"
         elif running or (loads and v.done < v.total and mine.get("wait_ready") == "success"):
@@ -128,17 +129,15 @@ def analysis_view(rows: list[TaskRow]) -> str:
     """compare -> report -> publish -> regression_check, as one line."""
     states = {r.task_id: r.state for r in rows}
     for task, doing in _ANALYSIS.items():
-        if states.get(task) in ("failed", "upstream_failed"):
+        if states.get(task) == "failed":
             return f"{task} failed"
+        if states.get(task) == "upstream_failed":
+            return "not run: an earlier task failed"
         if states.get(task) == "skipped":
             return "skipped"
         if states.get(task) != "success":
             return "waiting" if task == "compare" and states.get(task) in (None, "scheduled") else doing
     return "done"
-
-
-def failed_tasks(rows: list[TaskRow]) -> list[str]:
-    return [r.task_id + (f" [{r.label}]" if r.label else "") for r in rows if r.state == "failed"]
 
 
 class Display:
@@ -168,8 +167,9 @@ class Display:
         if self.tty:
             self._row("configuration", config, 1, int(config == "done"), config in ("done", "failed"))
             for arm, v in views.items():
-                self._row(arm, v.text(), v.total or None, v.done, v.phase in ("torn down", "failed", "skipped"))
-            self._row("analysis", analysis, None, 0, analysis in ("done", "skipped") or analysis.endswith("failed"))
+                self._row(arm, v.text(), v.total or None, v.done, v.phase in ("torn down", "failed; torn down",
+                                                                               "failed", "skipped"))
+            self._row("analysis", analysis, None, 0, analysis in ("done", "skipped") or "failed" in analysis)
             return
         self._line("configuration", config)
         for arm, v in views.items():
@@ -177,7 +177,8 @@ class Display:
                 self._line(arm, "ready")  # polled past it: still say so, once
             if v.phase == "deploying":
                 self.deploying_at.setdefault(arm, time.monotonic())
-            self._line(arm, v.text(), (v.phase, v.done, v.total))  # a label arriving late is no news
+            # a label arriving late is no news, a retry is
+            self._line(arm, v.text(), (v.phase, v.done, v.total, "retrying" in v.current))
         self._line("analysis", analysis)
 
     def _row(self, key: str, text: str, total: int | None, done: int, finished: bool) -> None:
@@ -239,6 +240,7 @@ def watch(
 ) -> tuple[str | None, list[TaskRow]]:
     """Poll until `finished()`; returns the run id and its last task rows."""
     run_id, rows = None, []
+    display.update("starting Airflow (airflow dags test parses the DAGs)", {a: ArmView(a) for a in arms}, "waiting")
     while True:
         done = finished()
         if run_id is None:
