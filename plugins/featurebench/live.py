@@ -157,7 +157,6 @@ class Display:
             self.progress = Progress(
                 TextColumn("{task.fields[key]:<18}"), BarColumn(bar_width=20), TextColumn("{task.description:<34}"),
                 _times_column(), console=Console(file=stream), refresh_per_second=4,
-                speed_estimate_period=24 * 3600,  # a trial takes minutes: average over all of them
             )
             self.rows = {k: self.progress.add_task("waiting", key=k, total=None, start=False)
                          for k in ["configuration", *arms, "analysis"]}
@@ -185,6 +184,8 @@ class Display:
         row = self.rows[key]
         if text != "waiting" and not self.progress.tasks[row].started:
             self.progress.start_task(row)
+        if total and "trials_from" not in self.progress.tasks[row].fields:
+            self.progress.update(row, trials_from=time.monotonic())
         self.progress.update(row, description=text, total=total if total or not finished else 1,
                              completed=done if total or not finished else 1)
         if finished and self.progress.tasks[row].stop_time is None:
@@ -207,6 +208,7 @@ class Display:
             self.progress.stop()
 
 
+_STARTING = "starting Airflow (airflow dags test parses the DAGs)"
 _CONFIG_WORDS = {"running": "resolving the spec version, rendering every manifest", "success": "done",
                  "failed": "failed", "up_for_retry": "retrying after an error"}
 
@@ -227,8 +229,11 @@ def _times_column():
                 return Text("")
             parts = [f"{int(task.completed)}/{int(task.total)}" if task.total and task.fields["key"] not in
                      ("configuration", "analysis") else "", clock(task.elapsed or 0)]
-            if task.total and not task.finished and task.time_remaining is not None:
-                parts.append(f"ETA {clock(task.time_remaining)}")
+            trials_from = task.fields.get("trials_from")
+            if task.total and task.completed and trials_from and not task.finished:
+                # the trials so far, on average; ready (deployed) is when the first one started
+                per_trial = (time.monotonic() - trials_from) / task.completed
+                parts.append(f"ETA {clock(per_trial * (task.total - task.completed))}")
             return Text("  ".join(p for p in parts if p), style="progress.elapsed")
 
     return Times()
@@ -240,7 +245,7 @@ def watch(
 ) -> tuple[str | None, list[TaskRow]]:
     """Poll until `finished()`; returns the run id and its last task rows."""
     run_id, rows = None, []
-    display.update("starting Airflow (airflow dags test parses the DAGs)", {a: ArmView(a) for a in arms}, "waiting")
+    display.update(_STARTING, {a: ArmView(a) for a in arms}, "waiting")
     while True:
         done = finished()
         if run_id is None:
@@ -249,7 +254,7 @@ def watch(
         if run_id is not None:
             fresh = states.tasks(run_id)
             rows = fresh if fresh is not None else rows
-            config = _CONFIG_WORDS.get({r.task_id: r.state for r in rows}.get("resolve_config"), "waiting")
+            config = _CONFIG_WORDS.get({r.task_id: r.state for r in rows}.get("resolve_config"), _STARTING)
             display.update(config, arm_views(arms, rows), analysis_view(rows))
         if done:
             return run_id, rows
