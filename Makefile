@@ -10,8 +10,11 @@ setup:
 run: setup
 	$(PY) -m featurebench run $(BENCHMARK)
 
+# Lint (ruff, configured in pyproject.toml), then every test; independent tests run in parallel (pytest-xdist,
+# one worker per core). The import contracts run as tests (tests/test_imports.py).
 test: setup
-	$(PY) -m pytest tests
+	.venvs/main/bin/ruff check .
+	$(PY) -m pytest -n auto tests
 
 bench: setup
 	$(PY) bench/run_all.py

@@ -1,6 +1,6 @@
 """Comparison: two arms x 3 trials x N requests through compare.compare_arms (intervals, health, Pareto, plots).
 
-The six canonical tables are simulated (stats.synthetic_trial: heavy-tailed TTFT/ITL, 8 chunk gaps per request)
+The six canonical tables are simulated (simulations.synthetic_trial: heavy-tailed TTFT/ITL, 8 chunk gaps per request)
 and cached as Parquet under .work/bench/; the timed part starts from the tables already in memory, as the
 compare task has them after reading the store. Time and peak RSS are measured in a fresh interpreter.
 """
@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PEAK_RSS, WORK, n_requests, run_child  # noqa: E402
+from common import PEAK_RSS, WORK, n_requests, run_child
 
 CHILD = PEAK_RSS + """
 import json, sys, time
 import numpy as np, pyarrow.parquet as pq
-from featurebench import compare, stats
+from featurebench.analysis import compare
+from featurebench.analysis import stats
+from featurebench.testing import simulations
 n, work = int(sys.argv[1]), sys.argv[2]
 tables = {}
 for arm, scale in (("control", 1.0), ("treatment", 0.95)):
@@ -27,7 +29,7 @@ for arm, scale in (("control", 1.0), ("treatment", 0.95)):
             tables[(arm, "c8", trial)] = pq.read_table(path)
         except FileNotFoundError:
             rng = np.random.default_rng([trial, int(scale * 100)])
-            table = stats.synthetic_trial(rng, requests=n, ttft_scale=scale, itl_scale=scale)
+            table = simulations.synthetic_trial(rng, requests=n, ttft_scale=scale, itl_scale=scale)
             pq.write_table(table, path)
             tables[(arm, "c8", trial)] = table
 before = peak_mib()

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, WORK  # noqa: E402
+from common import REPO, WORK
 
 SPEC = "qwen3-32b-kv-routing"
 
@@ -37,7 +37,7 @@ def _window_ns(artifacts: Path) -> tuple[int, int]:
 def _prestart_first_trial(platform, run_ctx, resolved, arm, endpoint, point) -> tuple[dict, Path]:
     """Experiment (not yet in the platform): trial 0's AIPerf started right after provision, waiting for the
     model itself, so its set-up (tokenizer, dataset synthesis) overlaps the engine's start-up."""
-    from featurebench.load import aiperf_command, aiperf_env
+    from featurebench.loadgen.aiperf import aiperf_command, aiperf_env
     from featurebench.platforms.local import _start, aiperf_bin
     from featurebench.traces import ensure_trace
 

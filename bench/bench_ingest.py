@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PEAK_RSS, WORK, n_requests, run_child  # noqa: E402
-from gen_records import records_file  # noqa: E402
+from common import PEAK_RSS, WORK, n_requests, run_child
+from gen_records import records_file
 
 OURS = PEAK_RSS + """
 import json, sys, time
-from featurebench import results
+from featurebench.results import records as results
 t = time.perf_counter()
 st = results.ingest_to_parquet(sys.argv[1], sys.argv[2], goodput=None)
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": st.rows, "peak_rss_mib": peak_mib()}))

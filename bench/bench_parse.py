@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, WORK, run_child  # noqa: E402
+from common import REPO, WORK, run_child
 
 REPEATS = int(os.environ.get("BENCH_PARSE_REPEATS", "3"))
 

@@ -3,7 +3,7 @@
 One arm, two load points on the same deployment: the spec's own trace replay (the client keeps up: VALID)
 and the same trace compressed SPEEDUP times (replay-x1000: ~10,000 requests per second asked of
 AIPerf on 2 shared cores: INVALID). Each trial is ingested (results.ingest_records), its summary computed
-(results.summarize_trial: credit_to_start p50/p99) and judged by compare.trial_health; compare_arms then
+(summary.summarize_trial: credit_to_start p50/p99) and judged by compare.trial_health; compare_arms then
 shows the invalid trial in its validity table and leaves it out of the statistics.
 """
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, WORK  # noqa: E402
+from common import REPO, WORK
 
 SPEC = "qwen3-32b-kv-routing"
 SPEEDUP = os.environ.get("BENCH_HEALTH_SPEEDUP", "1000")
@@ -24,8 +24,10 @@ SPEEDUP = os.environ.get("BENCH_HEALTH_SPEEDUP", "1000")
 def run() -> dict:
     os.environ["FEATUREBENCH_WORK"] = str(WORK / "health")
     sys.path.insert(0, str(REPO / "plugins"))
-    from featurebench import compare, results
+    from featurebench.analysis import compare
     from featurebench.platforms.local import LocalPlatform
+    from featurebench.results import records as results
+    from featurebench.results import summary as trial_summary
     from featurebench.run import RunContext
     from featurebench.spec import load_spec
 
@@ -43,7 +45,7 @@ def run() -> dict:
         for point in points:
             artifacts = platform.run_load(run_ctx, resolved, arm, endpoint, point, 0)
             table = results.ingest_records(results.find_records_file(artifacts), goodput=resolved.spec.goodput)
-            summary = results.summarize_trial(table, gpus=1, aiperf_summary=results.read_aiperf_summary(artifacts))
+            summary = trial_summary.summarize_trial(table, gpus=1, aiperf_summary=trial_summary.read_aiperf_summary(artifacts))
             valid, reasons = compare.trial_health(table)
             tables[(arm, point, 0)] = tables[("treatment", point, 0)] = table
             out[point] = {"requests": table.num_rows, "credit_to_start_ms_p50": summary["credit_to_start_ms_p50"],

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, WORK  # noqa: E402
+from common import REPO, WORK
 
 FIXTURES = [REPO / "tests" / "fixtures" / "aiperf", REPO / "tests" / "fixtures" / "aiperf_mocker_timeouts"]
 _VARY_STR = ("x_request_id", "x_correlation_id", "conversation_id", "root_correlation_id")

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_compare  # noqa: E402
-import bench_ingest  # noqa: E402
-import bench_parse  # noqa: E402
-from common import REPO, SCALE, WORK, loadavg, machine, n_requests  # noqa: E402
+import bench_compare
+import bench_ingest
+import bench_parse
+from common import REPO, SCALE, WORK, loadavg, machine, n_requests
 
 GIB = 1024
 

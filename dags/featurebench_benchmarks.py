@@ -6,15 +6,19 @@ benchmarks keep loading and the broken one is visible in the UI instead of silen
 
 from airflow.sdk import get_parsing_context
 
-from featurebench.dag_builder import broken_spec_dag, build_dag, default_platform, load_specs_for_parsing
-from featurebench.spec import BENCHMARKS_DIR
+from featurebench.airflow.dag_builder import broken_spec_dag, build_dag, load_specs_for_parsing
+from featurebench.errors import FeaturebenchError
+from featurebench.settings import benchmarks_dir, default_platform
 
 # When a worker runs one task it only needs that task's DAG: build just that one.
 _only = get_parsing_context().dag_id
-_specs, _errors = load_specs_for_parsing(BENCHMARKS_DIR, _only)
+_specs, _errors = load_specs_for_parsing(benchmarks_dir(), _only)
 
 for _id, _spec_file in _specs.items():
-    globals()[_id] = build_dag(_spec_file, default_platform())
+    try:
+        globals()[_id] = build_dag(_spec_file, default_platform())
+    except FeaturebenchError as exc:  # e.g. a GPU pool missing from pools.yaml: contained like a broken spec
+        _errors[str(_spec_file.path)] = str(exc)
 for _path, _message in _errors.items():
     _dag = broken_spec_dag(_path, _message)
     globals()[_dag.dag_id] = _dag

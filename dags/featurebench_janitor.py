@@ -24,7 +24,7 @@ with DAG(
     description="Reap labelled Kubernetes objects and local engine processes of runs older than a TTL",
     doc_md=__doc__,
     schedule="@hourly",
-    start_date=dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc),
+    start_date=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "featurebench", "retries": 1, "retry_delay": dt.timedelta(minutes=5)},

@@ -3,8 +3,8 @@ server from the results store), and a "Benchmark reports" entry in the UI's navi
 
 from airflow.plugins_manager import AirflowPlugin
 
-from featurebench.report_link import URL_PREFIX, ReportLink
-from featurebench.ui import app
+from featurebench.airflow.report_link import URL_PREFIX, ReportLink
+from featurebench.airflow.ui import app
 
 
 class FeaturebenchPlugin(AirflowPlugin):

@@ -29,9 +29,17 @@ make_env main requirements.txt
 make_env dynamo requirements-dynamo.txt
 make_env aiperf requirements-aiperf.txt
 
-# `python -m featurebench` and the tests import the library from plugins/ (as Airflow does).
-site=$(.venvs/main/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo "$PWD/plugins" > "$site/featurebench-plugins.pth"
+# The package itself (pyproject.toml), editable: the `featurebench` command, and plugins/ on the path as Airflow
+# has it. Re-installed only when pyproject.toml changed (or the install points at another checkout).
+stamp=.venvs/main/.featurebench.sha256
+want=$( (cat pyproject.toml; echo "$PWD") | sha256sum | cut -d' ' -f1)
+if [ ! -x .venvs/main/bin/featurebench ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing featurebench (editable) into the main environment"
+  site=$(.venvs/main/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  rm -f "$site/featurebench-plugins.pth"  # the path file earlier set-ups wrote by hand
+  uv pip install --quiet --python .venvs/main/bin/python --no-deps -e .
+  echo "$want" > "$stamp"
+fi
 
 # The report test renders report.html in headless chromium, and the UI test drives Debian's chromium with
 # Playwright (requirements.txt; Playwright's own browser download is never used). Installed when we can;

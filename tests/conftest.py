@@ -1,10 +1,23 @@
-"""Shared fixtures: a real S3 API (moto server) on loopback, started and stopped by the tests."""
+"""Shared fixtures: a real S3 API (moto server) on loopback, started and stopped by the tests; an Airflow DB
+migrated once per session. Tests live in unit/ (mirroring plugins/featurebench/), integration/ and e2e/, and each
+gets the marker of its folder (pyproject.toml lists them): `pytest -m unit` runs the fast ones."""
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent
+KINDS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        kind = Path(item.fspath).resolve().relative_to(TESTS).parts[0]
+        if kind in KINDS:
+            item.add_marker(kind)
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "AKIDFAKEFORTESTS0001",
@@ -40,3 +53,47 @@ def s3_bucket(moto_endpoint, monkeypatch):
     bucket = f"fb-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
     yield bucket
+
+
+class MigratedAirflowDB:
+    """An Airflow metadata DB (SQLite) migrated once; seed(home) gives a home a fresh copy of its own."""
+
+    def __init__(self, template, version: str):
+        self.template, self.version = template, version
+
+    def seed(self, home) -> None:
+        import shutil
+        from pathlib import Path
+
+        home = Path(home)
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.template, home / "airflow.db")
+        (home / ".migrated").write_text(self.version)  # what featurebench.cli.main.ensure_airflow_db checks
+
+
+@pytest.fixture(scope="session")
+def migrated_airflow_db(tmp_path_factory) -> MigratedAirflowDB:
+    """`airflow db migrate` once per test session (per xdist worker): it takes tens of seconds on a loaded machine,
+    and every Airflow test used to run it into its own fresh home. Each test still gets an empty, fully migrated
+    database of its own (a copy)."""
+    import subprocess
+
+    from airflow import __version__
+
+    from featurebench.cli.main import AIRFLOW_BIN, airflow_env
+
+    home = tmp_path_factory.mktemp("airflow-db-template")
+    env = {**airflow_env(), "AIRFLOW_HOME": str(home)}
+    subprocess.run([AIRFLOW_BIN, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+    return MigratedAirflowDB(home / "airflow.db", __version__)
+
+
+@pytest.fixture
+def fresh_airflow_db(migrated_airflow_db):
+    """seed(env): a fresh copy of the migrated DB in env's AIRFLOW_HOME; returns env."""
+
+    def seed(env: dict[str, str]) -> dict[str, str]:
+        migrated_airflow_db.seed(env["AIRFLOW_HOME"])
+        return env
+
+    return seed

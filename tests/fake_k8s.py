@@ -26,10 +26,10 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator
 from urllib.parse import parse_qs, urlparse
 
 # (group, plural) -> (kind, apiVersion, has generation)
@@ -54,7 +54,7 @@ Key = tuple[str, str, str, str]  # group, plural, namespace, name
 
 
 def _ts(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
@@ -210,7 +210,7 @@ class FakeKube:
         import tempfile
 
         from featurebench.recipes import LOAD_WORK
-        from featurebench.store import Store
+        from featurebench.results.store import Store
 
         repo = Path(__file__).resolve().parents[1]
         if str(repo / "docker" / "aiperf") not in sys.path:
@@ -326,7 +326,7 @@ class FakeKube:
         obj.update(apiVersion=api_version, kind=kind)
         meta = obj.setdefault("metadata", {})
         meta.update(namespace=ns, uid=str(uuid.uuid4()), resourceVersion=str(next(self._rv)),
-                    creationTimestamp=now or _ts(dt.datetime.now(dt.timezone.utc)))
+                    creationTimestamp=now or _ts(dt.datetime.now(dt.UTC)))
         if has_gen:
             meta["generation"] = 1
         obj.setdefault("status", {})
@@ -420,7 +420,7 @@ class FakeKube:
     def _event(self, pod: dict, reason: str, message: str, etype: str = "Normal", count: int = 1) -> None:
         ns, pod_name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         name = f"{pod_name}.{reason.lower()}"
-        now = _ts(dt.datetime.now(dt.timezone.utc))
+        now = _ts(dt.datetime.now(dt.UTC))
         existing = self.objects.get(("", "events", ns, name))
         if existing:
             existing.update(count=count, message=message, lastTimestamp=now)
@@ -478,7 +478,7 @@ class FakeKube:
 
     def _run_pod(self, pod: dict, ready: bool = True) -> None:
         cs = pod["status"]["containerStatuses"][0]
-        cs.update(ready=ready, started=True, state={"running": {"startedAt": _ts(dt.datetime.now(dt.timezone.utc))}})
+        cs.update(ready=ready, started=True, state={"running": {"startedAt": _ts(dt.datetime.now(dt.UTC))}})
         pod["status"]["phase"] = "Running"
         pod["status"]["conditions"] = [{"type": "PodScheduled", "status": "True"},
                                        {"type": "Ready", "status": "True" if ready else "False"}]
@@ -529,7 +529,7 @@ class FakeKube:
                                  "conditions": [{"type": "Ready", "status": "True", "reason": "all_resources_are_ready",
                                                  "message": "All resources are ready",
                                                  "observedGeneration": obj["metadata"]["generation"],
-                                                 "lastTransitionTime": _ts(dt.datetime.now(dt.timezone.utc))}]}
+                                                 "lastTransitionTime": _ts(dt.datetime.now(dt.UTC))}]}
         elif obj["kind"] == "Deployment":
             want = obj["spec"].get("replicas", 1)
             ready = polls >= self.ready_after and not self.never_ready and not faulty
@@ -552,7 +552,7 @@ class FakeKube:
         if polls < self.job_done_after:
             return
         ok = self.on_job_complete(job) if self.on_job_complete else True
-        now = _ts(dt.datetime.now(dt.timezone.utc))
+        now = _ts(dt.datetime.now(dt.UTC))
         for pod in pods:
             cs = pod["status"]["containerStatuses"][0]
             cs.update(ready=False, state={"terminated": {"exitCode": 0 if ok is not False else 1,

@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 READY_MARKER = ".aiperf_results_ready.json"
-SKIPPED = {"inputs.json", "profile_export_raw.jsonl"}  # as featurebench.ingest.SKIPPED_ARTIFACTS
+SKIPPED = {"inputs.json", "profile_export_raw.jsonl"}  # as featurebench.results.ingest.SKIPPED_ARTIFACTS
 CONSOLE_LOG = "logs/fb-load-console.txt"
 EXIT_USAGE, EXIT_TRANSFER = 2, 3
 

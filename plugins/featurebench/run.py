@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from featurebench.layout import run_prefix
-from featurebench.spec import REPO_ROOT
+from featurebench.settings import work_root
 
-LABEL_PREFIX = "featurebench"  # Kubernetes labels: featurebench/benchmark, featurebench/run-id, featurebench/arm
-
-
-def work_root() -> Path:
-    """Local state (process groups, artifacts before upload, Airflow home): never in the user's home."""
-    return Path(os.environ.get("FEATUREBENCH_WORK", REPO_ROOT / ".work")).resolve()
-
-
-def results_root() -> str:
-    """Where results go: a local folder by default, s3://bucket/prefix when configured."""
-    return os.environ.get("FEATUREBENCH_RESULTS", str(work_root() / "results"))
+LABEL_PREFIX = "featurebench"
+# Every Kubernetes label key the project sets, in one place. The first three identify a run's objects
+# (RunContext.labels); component says what a pod does besides serving (load, probe); point and trial pick a load Job.
+BENCHMARK_LABEL = f"{LABEL_PREFIX}/benchmark"
+RUN_LABEL = f"{LABEL_PREFIX}/run-id"
+ARM_LABEL = f"{LABEL_PREFIX}/arm"
+COMPONENT_LABEL = f"{LABEL_PREFIX}/component"
+POINT_LABEL = f"{LABEL_PREFIX}/point"
+TRIAL_LABEL = f"{LABEL_PREFIX}/trial"
 
 
 @dataclass(frozen=True)
@@ -58,10 +55,7 @@ class RunContext:
         return work_root() / "runs" / self.benchmark / self.run_id
 
     def labels(self, arm: str | None = None) -> dict[str, str]:
-        labels = {
-            f"{LABEL_PREFIX}/benchmark": self.benchmark,
-            f"{LABEL_PREFIX}/run-id": self.run_id,
-        }
+        labels = {BENCHMARK_LABEL: self.benchmark, RUN_LABEL: self.run_id}
         if arm:
-            labels[f"{LABEL_PREFIX}/arm"] = arm
+            labels[ARM_LABEL] = arm
         return labels

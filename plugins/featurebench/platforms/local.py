@@ -19,26 +19,21 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import unquote
 from pathlib import Path
+from urllib.parse import unquote
 
-from featurebench.run import RunContext, work_root
-from featurebench.spec import REPO_ROOT, ResolvedSpec
+from featurebench import settings
+from featurebench.errors import LocalPlatformError
+from featurebench.run import RunContext
+from featurebench.settings import work_root
+from featurebench.spec import ResolvedSpec
 
 STATE = "state.json"
 COMMON = ["--discovery-backend", "file", "--request-plane", "tcp", "--event-plane", "zmq"]
 
 
-def dynamo_python() -> str:
-    return os.environ.get("FEATUREBENCH_DYNAMO_PYTHON", str(REPO_ROOT / ".venvs" / "dynamo" / "bin" / "python"))
-
-
-def aiperf_bin() -> str:
-    return os.environ.get("FEATUREBENCH_AIPERF_BIN", str(REPO_ROOT / ".venvs" / "aiperf" / "bin" / "aiperf"))
-
-
-class LocalPlatformError(RuntimeError):
-    """A local engine or load run that failed; the message quotes the relevant log tail."""
+dynamo_python = settings.dynamo_python
+aiperf_bin = settings.aiperf_bin
 
 
 # ---------------------------------------------------------------- process bookkeeping (Linux /proc)
@@ -157,7 +152,7 @@ class LocalPlatform:
     # -- provision
 
     def provision(self, run: RunContext, resolved: ResolvedSpec, arm: str) -> dict:
-        from featurebench.modelgen import ensure_tiny_model
+        from featurebench.platforms.modelgen import ensure_tiny_model
 
         spec = resolved.spec
         local, deploy = spec.local_arm(arm), spec.arm(arm).deploy
@@ -275,7 +270,7 @@ class LocalPlatform:
     def run_load(
         self, run: RunContext, resolved: ResolvedSpec, arm: str, endpoint: dict, point: str, trial: int
     ) -> Path:
-        from featurebench.load import aiperf_command, aiperf_env, load_settings
+        from featurebench.loadgen.aiperf import aiperf_command, aiperf_env, load_settings
 
         arm_dir = Path(endpoint["arm_dir"])
         traffic, load, _ = load_settings(resolved, "local")
@@ -300,7 +295,7 @@ class LocalPlatform:
         state.setdefault("load", []).append(proc)  # so teardown/janitor can stop a run orphaned by a killed task
         _write_state(arm_dir, state)
         # generous bound: the request timeout plus AIPerf's own start-up and a long replay
-        limit = load.request_timeout_s + float(os.environ.get("FEATUREBENCH_LOAD_TIMEOUT_S", 1800))
+        limit = load.request_timeout_s + settings.local_load_timeout_s()
         started = time.monotonic()
         try:
             while _alive(proc):

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from featurebench.spec import TRACES_DIR, Traffic
+from featurebench.errors import TraceError
+from featurebench.settings import TRACES_DIR
+from featurebench.spec import Traffic
 from featurebench.traces import agentic, image_pool, multimodal_sliding_window, prefix_reuse, synthetic
 from featurebench.traces.manifest import manifest_path, read_manifest, sha256_file, write_manifest
-
-
-class TraceError(RuntimeError):
-    """A trace that cannot be used (unknown generator, bad params, a file that does not match its manifest)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The benchmark report: Markdown, HTML and PNG plots of a comparison (`report`)."""

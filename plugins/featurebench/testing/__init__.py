@@ -1,0 +1,1 @@
+"""Test doubles and simulations shared by tests/ and bench/: never imported by the library itself."""
