@@ -199,6 +199,7 @@ def print_run_summary(prefix: str) -> None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """The Airflow UI on the runs of `featurebench run` (same Airflow home), on loopback, until Ctrl-C."""
+    import signal
     import time
 
     from featurebench.cli.airflow_local import (
@@ -214,11 +215,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
     port = args.port or free_port()
     env = loopback_env(env, port)
     home = Path(env["AIRFLOW_HOME"])
+    print(f"preparing the Airflow database in {_shown(home)} (migrations, GPU pools)", flush=True)
     ensure_airflow_db(env)
     import_gpu_pools(env, home)
     secret = password_file(env)
     print(f"starting Airflow on 127.0.0.1:{port} (api-server, scheduler, dag-processor, triggerer; logs in "
           f"{_shown(home / 'components')})", flush=True)
+    # Ctrl-C (even when started from a script that ignores SIGINT) and `kill PID` both stop every component
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with LocalAirflow(env, port, home / "components") as airflow:
         airflow.wait_for_dag(args.benchmark)
         page = f"/dags/{args.benchmark}" + (f"/runs/{args.run}" if args.run else "")
