@@ -46,8 +46,9 @@ if [ ! -x .venvs/main/bin/featurebench ] || [ "$(cat "$stamp" 2>/dev/null)" != "
   echo "$want" > "$stamp"
 fi
 
-# The report test renders report.html in a headless browser (Debian's chromium). Installed when we can;
-# without it that one test is skipped and says why.
+# The report test renders report.html in headless chromium, and the UI test drives Debian's chromium with
+# Playwright (requirements.txt; Playwright's own browser download is never used). Installed when we can;
+# without it those tests are skipped and say why.
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing chromium (headless report rendering test)"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

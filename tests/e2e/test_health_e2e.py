@@ -33,5 +33,5 @@ def test_invalid_trial_is_marked_in_comparison_and_report():
     bad = result.validity[~result.validity.valid]
     assert list(zip(bad.arm, bad.trial)) == [("trt", 1)]
     assert set(result.table.n_trials) == {1}  # the lagging trial is not averaged in
-    md, _ = report.render_report(result, title="t", question="q", simulated=True, provenance={}, arms={})
+    md, _ = report.render_report(result, title="t", question="q", simulated=True, provenance={})
     assert "INVALID" in md and "client lag" in md

@@ -20,17 +20,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
+from featurebench.cli.airflow_local import LocalAirflow, free_port, import_gpu_pools, loopback_env
 from featurebench.layout import run_prefix, safe_run_id
 from featurebench.spec import REPO_ROOT, load_spec
 
@@ -40,12 +38,6 @@ DATES = ["2026-08-10", "2026-08-17", "2026-08-24", "2026-08-31"]  # cron "0 2 * 
 EXPECTED = {"2026-08-10": ("2026.07", "1.3.1"), "2026-08-17": ("2026.07", "1.3.1"),
             "2026-08-24": ("2026.08", "1.3.0"), "2026-08-31": ("2026.08", "1.3.0")}
 DEADLINE_S = 8 * 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tree(pids: list[int]) -> list[psutil.Process]:
@@ -91,29 +83,6 @@ def _ss_listeners(pids: set[int]) -> list[str]:
     return [line for line in out.splitlines() if any(f"pid={pid}," in line for pid in pids)]
 
 
-def _stop(procs: dict[str, subprocess.Popen], grace: float = 20.0) -> None:
-    """SIGTERM each component by its PID (they exit gracefully, the scheduler waits for its LocalExecutor
-    workers); after the grace period SIGKILL whatever is left in their process groups."""
-    for popen in procs.values():
-        if popen.poll() is None:
-            popen.send_signal(signal.SIGTERM)
-    end = time.monotonic() + grace
-    for popen in procs.values():
-        try:
-            popen.wait(timeout=max(0.1, end - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    for popen in procs.values():
-        try:
-            os.killpg(popen.pid, signal.SIGKILL)  # start_new_session: the group id is the component's PID
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 def _group_members(pgids: list[int]) -> list[int]:
     members = []
     for p in psutil.process_iter(["pid"]):
@@ -125,45 +94,24 @@ def _group_members(pgids: list[int]) -> list[int]:
     return members
 
 
-class Api:
-    def __init__(self, base: str):
-        self.base = base
-
-    def get(self, path: str) -> dict:
-        with urllib.request.urlopen(self.base + path, timeout=30) as resp:
-            return json.loads(resp.read())
-
-
 @pytest.fixture(scope="module")
 def airflow_env(tmp_path_factory, migrated_airflow_db):
     tmp = tmp_path_factory.mktemp("backfill-scheduler")
-    port = _free_port()
+    port = free_port()
     e = dict(os.environ)
     e.update(
         AIRFLOW_HOME=str(tmp / "airflow"), FEATUREBENCH_WORK=str(tmp / "work"), FEATUREBENCH_RESULTS=str(tmp / "results"),
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO_ROOT / "dags"), AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO_ROOT / "plugins"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",  # with SQLite: allowed in Airflow 3 (no check refuses it)
-        AIRFLOW__CORE__PARALLELISM="4",  # LocalExecutor forks this many workers up front; 2 shared cores
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
-        AIRFLOW__API__HOST="127.0.0.1", AIRFLOW__API__PORT=str(port),
-        AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
-        AIRFLOW__API_AUTH__JWT_SECRET="featurebench-test-" + os.urandom(8).hex(),  # shared by all components
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",  # loopback-only test server: REST without login
         AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",  # backfill runs only, no scheduled "latest tick" run
-        AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",  # its server would bind 0.0.0.0:8974
-        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="600",  # one dags folder, parsed at start; no re-listing churn
-        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="600",
-        AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT / "plugins"), e.get("PYTHONPATH")])),
     )
+    e = loopback_env(e, port)
     migrated_airflow_db.seed(e["AIRFLOW_HOME"])
     # The arm tasks name GPU pools (gpu_<pool>); a fresh DB has only default_pool. A dry run skips those tasks,
     # so it also passes without them (tried), but a real backfill needs them: create them as a deployment does.
-    pools = tmp / "pools.json"
-    subprocess.run([sys.executable, "-m", "featurebench.platforms.kubernetes", "pools-json", "--out", str(pools)],
-                   env=e, check=True, capture_output=True)
-    subprocess.run([AIRFLOW, "pools", "import", str(pools)], env=e, check=True, capture_output=True)
+    import_gpu_pools(e, tmp)
     return e, port, tmp
 
 
@@ -172,15 +120,9 @@ def test_backfill_through_the_scheduler(airflow_env):
     logs = tmp / "logs"
     logs.mkdir()
     started = time.monotonic()
-    commands = {
-        "api-server": [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        # --skip-serve-logs: the log server binds 0.0.0.0:8793 (utils/serve_logs/core.py host=""), with no
-        # host option; the api-server reads task logs from AIRFLOW_HOME/logs on this machine anyway.
-        "scheduler": [AIRFLOW, "scheduler", "--skip-serve-logs"],
-        "dag-processor": [AIRFLOW, "dag-processor"],
-    }
-    procs: dict[str, subprocess.Popen] = {}
-    api = Api(f"http://127.0.0.1:{port}")
+    airflow = LocalAirflow(env, port, logs, components=("api-server", "scheduler", "dag-processor"))
+    procs = airflow.procs
+    api = airflow
     seen_cmdlines: set[str] = set()
     listeners: set[tuple[int, str, int]] = set()
     ss_lines: list[str] = []
@@ -202,11 +144,7 @@ def test_backfill_through_the_scheduler(airflow_env):
         return proc.stdout
 
     try:
-        for name, cmd in commands.items():
-            out = open(logs / f"{name}.log", "wb")
-            procs[name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True)
-            out.close()
+        airflow.start()
 
         # The DAG is in the DB once the dag-processor has parsed the folder (and the API is up).
         while True:
@@ -254,7 +192,7 @@ def test_backfill_through_the_scheduler(airflow_env):
             for r in runs
         }
     finally:
-        _stop(procs)
+        airflow.stop()
         leftovers = _group_members([p.pid for p in procs.values()])
 
     print(f"backfill of {len(runs)} runs done {elapsed:.0f}s after start; listeners: {sorted(listeners)}")

@@ -68,7 +68,8 @@ def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Para
         ),
         "trials": Param(
             None, type=["null", "integer"], minimum=1, maximum=MAX_TRIALS, title="Trials", section="What to run",
-            description=f"Repetitions per load point (empty: the spec's, {spec.trials}). Intervals need 2 or more.",
+            description=f"Repetitions per load point (empty: the spec's, {spec.trials} on kubernetes and "
+            f"{spec.local.trials} locally). Intervals need 2 or more.",
         ),
         "image_tag": Param(
             None, type=["null", "string"], pattern=tasks.IMAGE_TAG.pattern, title="Image tag override",

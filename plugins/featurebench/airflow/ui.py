@@ -17,7 +17,8 @@ app = FastAPI(title="featurebench reports")
 
 # Path parts are checked before they reach the store: no traversal, only the files a report consists of.
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-_FILES = {"report.html": "text/html", "report.md": "text/markdown", "headline.txt": "text/plain"}
+_FILES = {"report.html": "text/html", "report.md": "text/markdown", "headline.txt": "text/plain",
+          "manifests.yaml": "text/plain; charset=utf-8"}  # shown in the browser, one click from the report
 _PNG = re.compile(r"^[a-z0-9_-]{1,64}\.png$")
 _REPORT_KEY = re.compile(r"^benchmark=([^/]+)/date=([^/]+)/run=([^/]+)/report\.html$")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from featurebench.analysis.compare import FAILED_REQUEST_THRESHOLD, compare_arms, compare_run
 from featurebench.errors import SpecError
+from featurebench.reporting.arm_setup import describe
 from featurebench.reporting.report import metrics_markdown, render_report, simulated_from
 from featurebench.results.records import find_records_file, ingest_records
 from featurebench.results.store import Store
@@ -25,6 +26,12 @@ def _read_artifact_dir(path: Path, goodput) -> Any:
     if goodput is None and (path / SUMMARY_FILE).exists():  # the SLOs AIPerf itself ran with
         goodput = goodput_from_summary(read_aiperf_summary(path))
     return ingest_records(find_records_file(path), goodput=goodput)
+
+
+def _stored_run(store, prefix: str) -> dict | None:
+    """run.json of a stored run (platform, arms, trials), when resolve_config wrote one."""
+    key = f"{prefix}/run.json"
+    return json.loads(store.read_bytes(key)) if store.exists(key) else None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,9 +84,7 @@ def compare_cli(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         context = dict(title="AIPerf artifact comparison", question="Treatment vs control (artifact directories)",
-                       simulated=None, provenance=result.provenance,
-                       arms={"control": [str(d) for d in args.control],
-                             "treatment": [str(d) for d in args.treatment]})
+                       simulated=None, provenance=result.provenance)  # no spec: no setup card
     elif args.store and args.run:
         m = re.search(r"benchmark=([^/]+)/date=([^/]+)/run=[^/]+", args.run)
         if not m:
@@ -101,7 +106,7 @@ def compare_cli(argv: list[str] | None = None) -> int:
             return 2
         context = dict(title=resolved.spec.title, question=resolved.spec.question,
                        simulated=simulated_from(result.provenance), provenance=result.provenance,
-                       arms={a.name: a.model_dump(mode="json") for a in resolved.spec.arms})
+                       setup=describe(resolved.spec, _stored_run(store, m.group(0))))
     else:
         print("error: give --store and --run, or --control DIR... and --treatment DIR...", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""`python -m featurebench ...`: list, run, render, ingest, compare, traces, trends, predict.
+"""`python -m featurebench ...`: list, run, ui, janitor, render, ingest, compare, traces, trends, predict.
 
 `run` executes the benchmark's real DAG with `airflow dags test` (the same code path as a scheduled run),
 in an Airflow home inside the project's work folder, then prints where the report is and its headline.
@@ -40,6 +40,10 @@ def airflow_env() -> dict[str, str]:
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))  # this environment's Airflow CLI
 
 
+def dags_test_command(benchmark: str, when: dt.datetime, conf: dict) -> list[str]:
+    return [AIRFLOW_BIN, "dags", "test", benchmark, when.isoformat(), "-c", json.dumps(conf)]
+
+
 def dags_test(
     benchmark: str, when: dt.datetime, conf: dict, env: dict[str, str], **kwargs
 ) -> subprocess.CompletedProcess:
@@ -47,12 +51,14 @@ def dags_test(
 
     The child dies with us (a killed `featurebench run` leaves no run behind), and records itself as the owner
     of the engines it starts, so the janitor reaps them at once if it is killed in turn."""
+    return subprocess.run(dags_test_command(benchmark, when, conf), **run_child(env), **kwargs)
+
+
+def run_child(env: dict[str, str]) -> dict:
+    """How `dags test` is started: the run's owner marked in its environment, and it dies with us."""
     from featurebench.settings import IN_PROCESS_RUN_ENV
 
-    return subprocess.run(
-        [AIRFLOW_BIN, "dags", "test", benchmark, when.isoformat(), "-c", json.dumps(conf)],
-        env={**env, IN_PROCESS_RUN_ENV: "1"}, preexec_fn=_die_with_parent, **kwargs,
-    )
+    return {"env": {**env, IN_PROCESS_RUN_ENV: "1"}, "preexec_fn": _die_with_parent}
 
 
 def _die_with_parent() -> None:
@@ -124,11 +130,77 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"janitor: stopped {line}", file=sys.stderr)
     env = airflow_env()
     ensure_airflow_db(env)
-    proc = dags_test(args.benchmark, when, conf, env)
-    run_id = find_run_id(args.benchmark, when, env)
-    if run_id:
+    if args.verbose:  # the whole Airflow log on the terminal, as `airflow dags test` prints it
+        returncode = dags_test(args.benchmark, when, conf, env).returncode
+        run_id = find_run_id(args.benchmark, when, env)
+        failed: list[str] = []
+    else:
+        returncode, run_id, failed = run_quietly(args.benchmark, when, conf, env)
+    if run_id and not failed:
         print_run_summary(run_prefix(args.benchmark, when.date().isoformat(), safe_run_id(run_id)))
-    return proc.returncode
+    if run_id:
+        print(f"\nThis run in the Airflow UI:  {ui_command(args.benchmark, run_id)}")
+    return returncode
+
+
+def run_quietly(benchmark: str, when: dt.datetime, conf: dict, env: dict[str, str]) -> tuple[int, str | None, list[str]]:
+    """`airflow dags test` with its log in a file; the terminal gets the live view (featurebench.live) and,
+    when the run fails, the failed tasks with their errors first. Returns (exit code, run id, failures)."""
+    from featurebench.cli import live
+
+    log_path = work_root() / "logs" / f"{benchmark}-{when.strftime('%Y%m%dT%H%M%S')}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    arms = conf.get("arms") or [a.name for a in load_spec(benchmark).latest.spec.arms]
+    print(f"{benchmark} on {conf['platform']}: arms {', '.join(arms)}")
+    print(f"full Airflow log: {_shown(log_path)}  (--verbose prints it here)", flush=True)
+    states = live.RunStates(live.metadata_db_url(env), benchmark)
+    known = states.run_ids()
+    display = live.Display(sys.stdout, arms, tty=live.is_terminal(sys.stdout))
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(dags_test_command(benchmark, when, conf), **run_child(env), stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            run_id, rows = live.watch(states, arms, display, lambda: proc.poll() is not None, known)
+        finally:
+            display.close()
+            if proc.poll() is None:  # Ctrl-C: `dags test` gets it too and tears down; wait for it
+                proc.wait()
+    failures = failure_lines(rows, log_path.read_text(errors="replace"))
+    if proc.returncode or failures:
+        print(f"\nFAILED: {benchmark} run {run_id or '(no run created)'}")
+        print("\n".join(failures or ["no task failed: Airflow itself stopped (the log's last lines say why)"]))
+        print(f"full log: {_shown(log_path)}")
+    return proc.returncode, run_id, failures
+
+
+def failure_lines(rows, log_text: str) -> list[str]:
+    """`task [trial]: error` for each failed task (upstream_failed ones are only their consequence)."""
+    from featurebench.cli import live
+
+    errors = live.task_errors(log_text)
+    lines = []
+    for r in rows:
+        if r.state == "failed":
+            error = errors.get((r.task_id, r.map_index), "(no exception text in the log)")
+            lines.append(f"  task {r.task_id}" + (f" [{r.label}]" if r.label else "") + ":")
+            lines += [f"    {line}" for line in error.splitlines()[:8]]
+    return lines
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it is inside it (shorter to read and to copy)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def ui_command(benchmark: str, run_id: str) -> str:
+    import shlex
+
+    script = Path(sys.executable).with_name("featurebench")  # the console script (pyproject.toml)
+    command = _shown(script) if script.exists() else f"{_shown(Path(sys.executable))} -m featurebench"
+    return f"{command} ui {benchmark} --run {shlex.quote(run_id)}"
 
 
 def cmd_janitor(args: argparse.Namespace) -> int:
@@ -161,12 +233,58 @@ def print_run_summary(prefix: str) -> None:
     from featurebench.results.store import Store
 
     store = Store.from_uri(results_root())
-    print(f"\nresults: {store.uri(prefix)}")
-    for name in ("report.md", "report.html"):
-        if store.exists(f"{prefix}/{name}"):
-            print(f"report:  {store.uri(prefix + '/' + name)}")
+
+    def where(key: str) -> str:
+        uri = store.uri(key)
+        return _shown(Path(uri.removeprefix("file://"))) if uri.startswith("file://") else uri
+
     if store.exists(f"{prefix}/headline.txt"):
-        print(store.read_bytes(f"{prefix}/headline.txt").decode())
+        print("\n" + store.read_bytes(f"{prefix}/headline.txt").decode().rstrip())
+    if store.exists(f"{prefix}/report.html"):
+        print(f"\nreport:  {where(prefix + '/report.html')}  (report.md beside it)")
+    print(f"results: {where(prefix)}")
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """The Airflow UI on the runs of `featurebench run` (same Airflow home), on loopback, until Ctrl-C."""
+    import signal
+    import time
+
+    from featurebench.cli.airflow_local import (
+        USER,
+        LocalAirflow,
+        free_port,
+        import_gpu_pools,
+        loopback_env,
+        password_file,
+    )
+
+    env = airflow_env()
+    port = args.port or free_port()
+    env = loopback_env(env, port)
+    home = Path(env["AIRFLOW_HOME"])
+    print(f"preparing the Airflow database in {_shown(home)} (migrations, GPU pools)", flush=True)
+    ensure_airflow_db(env)
+    import_gpu_pools(env, home)
+    secret = password_file(env)
+    print(f"starting Airflow on 127.0.0.1:{port} (api-server, scheduler, dag-processor, triggerer; logs in "
+          f"{_shown(home / 'components')})", flush=True)
+    # Ctrl-C (even when started from a script that ignores SIGINT) and `kill PID` both stop every component
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with LocalAirflow(env, port, home / "components") as airflow:
+        airflow.wait_for_dag(args.benchmark)
+        page = f"/dags/{args.benchmark}" + (f"/runs/{args.run}" if args.run else "")
+        print(f"open {airflow.base_url}{page}\nsign in as {USER}; the password is in {_shown(secret)}\n"
+              "Ctrl-C stops Airflow", flush=True)
+        try:
+            while not airflow.dead():
+                time.sleep(2)
+            print(f"an Airflow component stopped: {list(airflow.dead())}; see its log", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("stopping Airflow")
+    return 0
 
 
 def _non_negative(text: str) -> float:
@@ -208,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--image-tag")
     run.add_argument("--date", type=dt.date.fromisoformat, help="logical date (resolves the spec version in force)")
     run.add_argument("--dry-run", action="store_true", help="resolve and render only")
+    run.add_argument("--verbose", action="store_true", help="print the whole Airflow log instead of the live view")
     run.set_defaults(func=cmd_run)
 
     janitor = sub.add_parser("janitor", help="stop local engines that crashed runs left behind")
@@ -215,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
                          help="also stop arms older than this (0: every arm); default: only runs whose owner is gone")
     janitor.add_argument("--dry-run", action="store_true", help="only list what would be stopped")
     janitor.set_defaults(func=cmd_janitor)
+
+    ui = sub.add_parser("ui", help="the Airflow UI on the runs of `run` (loopback), until Ctrl-C")
+    ui.add_argument("benchmark")
+    ui.add_argument("--run", metavar="RUN_ID", help="open this run (its id is printed by `run`)")
+    ui.add_argument("--port", type=int, help="default: a free port")
+    ui.set_defaults(func=cmd_ui)
 
     for name, (_, _, text) in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)  # listed in --help; arguments go to the module

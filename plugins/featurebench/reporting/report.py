@@ -1,7 +1,8 @@
 """The comparison report: Markdown and one self-contained HTML page (plots embedded as base64 PNG).
 
-Order follows what a reader needs: the question and the verdict first, then the metrics with intervals, the
-distributions, the Pareto frontier, the load-generator health, and last the configuration and versions.
+Order follows what a reader needs, as on Dynamo's benchmark pages: the question and the verdict first, then the
+setup card and the arms side by side (featurebench.reporting.arm_setup), the metrics with intervals, the distributions,
+the Pareto frontier, the load-generator health, and last the versions.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from typing import Any
 
 import numpy as np
 
 from featurebench.analysis.compare import ComparisonResult, metric_name
+from featurebench.reporting.arm_setup import Setup, describe, setup_html, setup_markdown
 
 SIMULATION_BANNER = ("Local run on the Dynamo mocker (no GPUs). These numbers test the pipeline; "
                      "they are not hardware results.")
@@ -201,7 +202,7 @@ def render_report(
     question: str,
     simulated: bool | None,
     provenance: dict[str, dict[str, str]] | None = None,
-    arms: dict[str, Any] | None = None,
+    setup: Setup | None = None,
     versions: dict[str, str] | None = None,
     notes: list[str] | None = None,
     unmodelled: list[str] | None = None,
@@ -213,8 +214,8 @@ def render_report(
     plots = {"deltas": plot_deltas(result), "distributions": plot_distributions(result),
              "pareto": plot_pareto(result)}
     extra = _unmodelled_line(unmodelled) if simulated else ""
-    md = _markdown(result, title, question, simulated, provenance, arms, versions, notes, extra)
-    page = _html(result, title, question, simulated, provenance, arms, versions, notes, plots, extra)
+    md = _markdown(result, title, question, simulated, provenance, setup, versions, notes, extra)
+    page = _html(result, title, question, simulated, provenance, setup, versions, notes, plots, extra)
     if timing and simulated:  # where the simulated timing came from (featurebench.spec.simulator.timing_source)
         md = md.replace(SIMULATION_BANNER, f"{SIMULATION_BANNER} Timing: {timing}.", 1)
         page = page.replace(html.escape(SIMULATION_BANNER), html.escape(f"{SIMULATION_BANNER} Timing: {timing}."), 1)
@@ -263,7 +264,7 @@ def _unmodelled_line(arms: list[str] | None) -> str:
             "the pipeline end to end, not the feature's effect.")
 
 
-def _markdown(result, title, question, simulated, provenance, arms, versions, notes, extra="") -> str:
+def _markdown(result, title, question, simulated, provenance, setup, versions, notes, extra="") -> str:
     parts = [f"# {title}", ""]
     if simulated is not False:
         parts += [f"> **{'SIMULATION' if simulated else 'UNKNOWN PLATFORM'}**: {_banner(simulated)}", ""]
@@ -273,16 +274,16 @@ def _markdown(result, title, question, simulated, provenance, arms, versions, no
         parts += [f"> **{extra}**", ""]
     parts += [f"**Question:** {question}", "", "## Verdict", ""]
     parts += [f"- **{line}**" for line in _verdict_lines(result)] + [""]
-    parts += _frontier_sentences(result) + ["", "## Metrics", "", metrics_markdown(result), "", _method_note(result)]
+    parts += _frontier_sentences(result) + [""]
+    if setup:  # right after the verdict, as on Dynamo's benchmark pages: what was compared, then the numbers
+        parts += [setup_markdown(setup)]
+    parts += ["## Metrics", "", metrics_markdown(result), "", _method_note(result)]
     parts += ["", "## Pareto frontier (tokens/s per GPU vs tokens/s per user)", "",
               _md_table(["arm", "point", "tokens/s/user", "tokens/s/GPU", "on frontier"], _pareto_rows(result)),
               "", "Plots: see report.html (deltas, latency distributions, Pareto).", "",
               "## Load-generator health (VALID / INVALID)", "",
               _md_table(["arm", "point", "trial", "status", "requests", "errors", "reasons"], _validity_rows(result))]
-    parts += ["", "## Configuration of each arm", ""]
-    for arm, cfg in (arms or {}).items():
-        parts += [f"### {arm}", "", "```json", json.dumps(cfg, indent=1, default=str), "```", ""]
-    parts += ["## Trace and tool versions", ""]
+    parts += ["", "## Trace and tool versions", ""]
     parts += [f"- {k}: `{v}`" for k, v in (versions or {}).items()]
     for arm, meta in (provenance or {}).items():
         parts += [f"- {arm}: " + ", ".join(f"{k.removeprefix('featurebench.')}=`{v}`" for k, v in sorted(meta.items()))]
@@ -312,12 +313,14 @@ td:nth-child(-n+3){text-align:left}
 tr.better td{background:#e6f4e6}tr.worse td{background:#fbe4e4}
 .banner{padding:14px;font-size:20px;font-weight:bold;border-radius:6px;margin-bottom:16px}
 .sim{background:#c00;color:#fff}.unknown{background:#f0ad4e;color:#000}.hw{background:#e8f0fe}
+.card{background:#f3f6fb;border:1px solid #d6deeb;border-radius:6px;padding:10px 14px;margin:8px 0}
+.card div{margin:3px 0}table.arms td,table.arms th{text-align:left;vertical-align:top;max-width:420px}
 .verdict{font-size:18px}pre{background:#f7f7f7;padding:8px;font-size:11px;overflow:auto}
 img{max-width:100%;border:1px solid #eee}
 """
 
 
-def _html(result, title, question, simulated, provenance, arms, versions, notes, plots, extra="") -> str:
+def _html(result, title, question, simulated, provenance, setup, versions, notes, plots, extra="") -> str:
     esc = html.escape
     cls = "sim" if simulated else "unknown" if simulated is None else "hw"
     label = "SIMULATION" if simulated else "UNKNOWN PLATFORM" if simulated is None else "HARDWARE"
@@ -335,6 +338,7 @@ def _html(result, title, question, simulated, provenance, arms, versions, notes,
         *[f'<p class="verdict"><b>{esc(line)}</b></p>' for line in _verdict_lines(result)],
         *[f"<p>{esc(s)}</p>" for s in _frontier_sentences(result)],
         img["deltas"],
+        setup_html(setup) if setup else "",
         "<h2>Metrics</h2>",
         _html_table(_METRIC_HEADER, metric_rows, verdict_col),
         f"<p><small>{esc(_method_note(result))}</small></p>",
@@ -343,9 +347,6 @@ def _html(result, title, question, simulated, provenance, arms, versions, notes,
         _html_table(["arm", "point", "tokens/s/user", "tokens/s/GPU", "on frontier"], _pareto_rows(result)),
         "<h2>Load-generator health (VALID / INVALID)</h2>",
         _html_table(["arm", "point", "trial", "status", "requests", "errors", "reasons"], _validity_rows(result)),
-        "<h2>Configuration of each arm</h2>",
-        *[f"<h3>{esc(arm)}</h3><pre>{esc(json.dumps(cfg, indent=1, default=str))}</pre>"
-          for arm, cfg in (arms or {}).items()],
         "<h2>Trace and tool versions</h2><ul>",
         *[f"<li>{esc(k)}: <code>{esc(str(v))}</code></li>" for k, v in (versions or {}).items()],
         *[f"<li>{esc(arm)}: " + ", ".join(f"{esc(k.removeprefix('featurebench.'))}=<code>{esc(v)}</code>"
@@ -389,11 +390,8 @@ def write_report(store, run_prefix: str, result: ComparisonResult, resolved_spec
     versions = {"spec version": resolved_spec.version.version, "spec sha256": resolved_spec.source_sha256,
                 "image tag": (run or {}).get("image_tag") or resolved_spec.version.image_tag,
                 "platform": (run or {}).get("platform", "see metadata")}
-    local = {a.name: spec.local_arm(a.name).model_dump(mode="json") for a in spec.arms}
-    arms = {a.name: {"role": a.role, "description": a.description, "gpus": a.gpus,
-                     "deploy": a.deploy.model_dump(mode="json"), "local simulation": local[a.name]}
-            for a in spec.arms}
-    notes = [f"{a}: {cfg['note']}" for a, cfg in local.items() if cfg.get("note")] + list(spec.notes)
+    notes = [f"{a.name}: {spec.local_arm(a.name).note}" for a in spec.arms if spec.local_arm(a.name).note]
+    notes += list(spec.notes)
     unmodelled = [a.name for a in spec.arms if not spec.local_arm(a.name).simulated]
     trends = _trends(store, spec.id, run)
     from featurebench.reporting import prediction as prediction_report
@@ -401,7 +399,7 @@ def write_report(store, run_prefix: str, result: ComparisonResult, resolved_spec
 
     platform = (run or {}).get("platform", "local")
     md, page = render_report(result, title=spec.title, question=spec.question, simulated=simulated,
-                             provenance=result.provenance, arms=arms, versions=versions, notes=notes,
+                             provenance=result.provenance, setup=describe(spec, run), versions=versions, notes=notes,
                              unmodelled=unmodelled, trends=trends,
                              prediction=_prediction_section(prediction_report.section(
                                  store, run_prefix, result, platform,
