@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PY, REPO, loadavg  # noqa: E402
+from common import PY, REPO, loadavg
 
 BENCHMARK = "qwen3-32b-kv-routing"
 GOAL_S = 60.0

@@ -8,7 +8,6 @@ from featurebench.analysis import compare, predict
 from featurebench.spec import load_spec
 
 
-
 def _short(resolved, requests=60):
     """The spec with its full-size traffic swapped for the head of the committed local trace."""
     from featurebench.traces import ensure_trace

@@ -234,9 +234,9 @@ def teardown(run_dict: dict, arm: str) -> list[str]:
 def predict(run_dict: dict) -> dict:
     """Preflight, before anything is deployed: the simulator's prediction of every arm of this run on the spec's
     hardware, stored as prediction.parquet. Advisory: a simulator failure is logged and the run goes on."""
-    from featurebench.analysis.predict import PredictError, predict as run_predict, write_prediction
-
     from featurebench import settings
+    from featurebench.analysis.predict import PredictError, write_prediction
+    from featurebench.analysis.predict import predict as run_predict
 
     if not settings.preflight_enabled():
         log.warning("preflight skipped: FEATUREBENCH_PREFLIGHT=off; the report has no prediction")

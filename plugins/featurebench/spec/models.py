@@ -15,10 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from featurebench.spec.base import MAX_TRIALS, SLUG, Strict, check_levels
-from featurebench.spec.simulator import Simulator
 from featurebench.spec.deploy import (
     Deployment,
 )
+from featurebench.spec.simulator import Simulator
 
 
 class Model(Strict):

@@ -242,5 +242,5 @@ def test_several_trials_show_the_mean_of_trial_statistics_and_say_so():
     assert row["control"] == pytest.approx(np.mean(per_trial)) and row["aggregate"] == compare.AGGREGATE_MEAN
     from featurebench.reporting.report import render_report
 
-    md, _ = render_report(result, title="t", question="q", simulated=True, provenance={}, arms={})
+    md, _ = render_report(result, title="t", question="q", simulated=True, provenance={})
     assert "mean of trial statistics (3 trials per arm)" in md

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from featurebench.spec import simulator
-from featurebench.spec import SpecError, SpecFile, load_spec
+from featurebench.spec import SpecError, SpecFile, load_spec, simulator
 
 SPECS = Path(__file__).resolve().parents[3] / "include" / "benchmarks"
 
