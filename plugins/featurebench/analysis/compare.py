@@ -183,6 +183,9 @@ def _slices(table, gpus: int) -> list[dict]:
     return [trial_metrics(p, gpus) for p in parts]
 
 
+OPERATING_POINT = "own"  # the point label when each arm is compared at its own load point
+
+
 def compare_arms(
     tables: Mapping[tuple[str, str, int], Any],
     control: str,
@@ -193,16 +196,21 @@ def compare_arms(
     requested_rps: Mapping[str, float] | None = None,
     keep_distributions: bool = True,
     failed_request_threshold: float = FAILED_REQUEST_THRESHOLD,
+    operating_points: bool = False,
 ) -> ComparisonResult:
     """Compare every treatment arm against `control` at every load point both ran.
 
     `tables` maps (arm, point, trial) to that trial's canonical per-request table (pyarrow or pandas).
     `gpus` is each arm's GPU count (tokens/s per GPU). `requested_rps` (point -> rate) feeds the health check.
+    `operating_points` (spec comparison.operating_points): each arm ran one load point of its own, and the arms
+    are compared there.
     """
     import pandas as pd
 
     from featurebench.results.records import mark_corrupt
 
+    if operating_points:
+        tables = at_operating_point(tables)
     arms = sorted({k[0] for k in tables})
     if control not in arms:
         raise ComparisonInputError(f"no results for the control arm {control!r}; arms with results: {arms}")
@@ -355,6 +363,18 @@ def _pareto(per_arm, control, treatments):
 _TRIAL_KEY = re.compile(r"arm=([^/]+)/point=([^/]+)/trial=(\d+)/requests\.parquet\Z")
 
 
+def at_operating_point(tables: Mapping[tuple[str, str, int], Any]) -> dict[tuple[str, str, int], Any]:
+    """One shared point label for arms that each ran a single load point of their own (Kimi's published page
+    compares c8 / c24 / c24 / c32, each arm at its operating point); the arms' own points are in the setup table."""
+    points = {}
+    for arm, point, _ in tables:
+        points.setdefault(arm, set()).add(point)
+    several = {a: sorted(p) for a, p in points.items() if len(p) > 1}
+    if several:
+        raise ComparisonInputError(f"comparison.operating_points needs one load point per arm; {several}")
+    return {(arm, OPERATING_POINT, trial): t for (arm, _, trial), t in tables.items()}
+
+
 def compare_run(store, run_prefix: str, resolved_spec, write: bool = True) -> ComparisonResult:
     """Recompute the comparison of one run from the stored per-request Parquet alone; writes comparison.parquet."""
     import pyarrow as pa
@@ -372,6 +392,7 @@ def compare_run(store, run_prefix: str, resolved_spec, write: bool = True) -> Co
         threshold_pct=spec.comparison.practical_threshold_pct, confidence=spec.comparison.confidence,
         primary_metrics=spec.comparison.primary_metrics,
         failed_request_threshold=spec.comparison.failed_request_threshold,
+        operating_points=spec.comparison.operating_points,
     )
     if write:
         meta = {"spec_version": resolved_spec.version.version, "spec_sha256": resolved_spec.source_sha256}

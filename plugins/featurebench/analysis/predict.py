@@ -231,7 +231,8 @@ def predict(resolved, arms: list[str] | None = None, log=print) -> Prediction:
         result = compare.compare_arms(
             tables, control=spec.control.name, gpus={a.name: a.gpus for a in spec.arms},
             threshold_pct=spec.comparison.practical_threshold_pct, confidence=spec.comparison.confidence,
-            primary_metrics=spec.comparison.primary_metrics, keep_distributions=False)
+            primary_metrics=spec.comparison.primary_metrics, keep_distributions=False,
+            operating_points=spec.comparison.operating_points)
     return Prediction(spec.id, timing, pd.DataFrame(rows, columns=PREDICTION_COLUMNS), result, lost, skipped, wall)
 
 

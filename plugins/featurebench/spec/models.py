@@ -230,6 +230,9 @@ class Comparison(Strict):
     # A trial whose share of failed requests exceeds this is INVALID and never feeds a verdict: an engine that
     # crashed mid-load leaves only its fast survivors to measure. A ratio, as AIPerf's --failed-request-threshold.
     failed_request_threshold: float = Field(default=0.05, ge=0, le=1)
+    # Each arm runs one load point of its own (its operating point, as a published page that compares arms at
+    # different concurrencies) and the arms are compared there, not at a shared point.
+    operating_points: bool = False
 
 
 class LocalProfile(Strict):

@@ -9,6 +9,7 @@ import pytest
 
 from featurebench.analysis import compare
 from featurebench.cli.compare import _read_artifact_dir, compare_cli
+from featurebench.errors import ComparisonInputError
 from featurebench.results import summary as trial_summary
 from featurebench.testing import simulations
 
@@ -244,3 +245,16 @@ def test_several_trials_show_the_mean_of_trial_statistics_and_say_so():
 
     md, _ = render_report(result, title="t", question="q", simulated=True, provenance={})
     assert "mean of trial statistics (3 trials per arm)" in md
+
+
+def test_arms_at_their_own_operating_points_are_compared_there_and_only_with_one_point_each():
+    rng = np.random.default_rng(8)
+    tables = _arm_tables(rng, "ctl", point="c8") | _arm_tables(rng, "trt", point="c24", ttft=0.7)
+    with pytest.raises(ComparisonInputError, match="no load point to compare at"):
+        compare.compare_arms(tables, "ctl", {"ctl": 1, "trt": 1})
+    result = compare.compare_arms(tables, "ctl", {"ctl": 1, "trt": 1}, operating_points=True)
+    row = result.table[(result.table.metric == "ttft") & (result.table.stat == "p50")].iloc[0]
+    assert row["point"] == compare.OPERATING_POINT and row["delta_pct"] < -20
+    with pytest.raises(ComparisonInputError, match="one load point per arm"):
+        compare.compare_arms(tables | _arm_tables(rng, "trt", point="c32"), "ctl", {"ctl": 1, "trt": 1},
+                             operating_points=True)
