@@ -107,7 +107,8 @@ def test_a_task_run_builds_only_its_own_dag():
 
 
 def test_the_default_platform_comes_from_the_environment(monkeypatch):
-    from featurebench.airflow.dag_builder import build_dag, default_platform
+    from featurebench.airflow.dag_builder import build_dag
+    from featurebench.settings import default_platform
     from featurebench.spec import load_spec
 
     monkeypatch.delenv("FEATUREBENCH_PLATFORM", raising=False)
