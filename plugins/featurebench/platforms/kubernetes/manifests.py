@@ -37,7 +37,7 @@ sys.exit(1)
 """
 
 
-def short_hash(text: str) -> str:
+def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 

@@ -32,8 +32,8 @@ from featurebench.platforms.kubernetes.manifests import (
     load_arg,
     probe_job,
     served_model,
-    short_hash,
     stamp,
+    text_hash,
 )
 from featurebench.platforms.kubernetes.triggers import ArmReadyTrigger, LoadJobTrigger
 from featurebench.run import RunContext
@@ -200,7 +200,7 @@ class KubernetesPlatform:
 
     def probe(self, run: RunContext, arm: str, endpoint: dict) -> None:
         """GET /v1/models from a pod in the cluster (same network path as the load), never a port-forward."""
-        name = f"fb-probe-{arm}-{short_hash(run.run_id)}"[:63].rstrip("-")
+        name = f"fb-probe-{arm}-{text_hash(run.run_id)}"[:63].rstrip("-")
         body = probe_job(name, endpoint["namespace"], run.labels(arm), endpoint["url"], endpoint["model"],
                          endpoint["probe_image"], self.probe_timeout_s)
         self._run_job(run, arm, body, timeout_s=self.probe_timeout_s + 120, rerun_complete=True)  # re-probe now
