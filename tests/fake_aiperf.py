@@ -15,6 +15,9 @@ import urllib.request
 from pathlib import Path
 
 
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff")  # the generators' PNG (noise) and JPEG (photo) images
+
+
 def main(argv: list[str]) -> int:
     recorded, rest = Path(argv[0]), argv[1:]
     code = int(rest.pop(0)) if rest and rest[0].isdigit() else 0
@@ -27,9 +30,9 @@ def main(argv: list[str]) -> int:
         for image in dict.fromkeys(name for row in rows for name in row.get("images", [])):
             if image.startswith("http://"):
                 with urllib.request.urlopen(image, timeout=10) as r:
-                    assert r.status == 200 and r.read(8).startswith(b"\x89PNG"), image
+                    assert r.status == 200 and r.read(8).startswith(IMAGE_MAGIC), image
             else:
-                assert Path(image).is_absolute() and Path(image).read_bytes()[:8].startswith(b"\x89PNG"), image
+                assert Path(image).is_absolute() and Path(image).read_bytes()[:8].startswith(IMAGE_MAGIC), image
             seen["images"] += 1
             seen.setdefault("first_image", image)
     shutil.copytree(recorded, artifact_dir, dirs_exist_ok=True)
