@@ -14,7 +14,6 @@ import sys
 import urllib.request
 from pathlib import Path
 
-
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff")  # the generators' PNG (noise) and JPEG (photo) images
 
 
