@@ -14,6 +14,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff")  # the generators' PNG (noise) and JPEG (photo) images
+
 
 def main(argv: list[str]) -> int:
     recorded, rest = Path(argv[0]), argv[1:]
@@ -27,9 +29,9 @@ def main(argv: list[str]) -> int:
         for image in dict.fromkeys(name for row in rows for name in row.get("images", [])):
             if image.startswith("http://"):
                 with urllib.request.urlopen(image, timeout=10) as r:
-                    assert r.status == 200 and r.read(8).startswith(b"\x89PNG"), image
+                    assert r.status == 200 and r.read(8).startswith(IMAGE_MAGIC), image
             else:
-                assert Path(image).is_absolute() and Path(image).read_bytes()[:8].startswith(b"\x89PNG"), image
+                assert Path(image).is_absolute() and Path(image).read_bytes()[:8].startswith(IMAGE_MAGIC), image
             seen["images"] += 1
             seen.setdefault("first_image", image)
     shutil.copytree(recorded, artifact_dir, dirs_exist_ok=True)
