@@ -11,10 +11,10 @@ run: setup
 	$(PY) -m featurebench run $(BENCHMARK)
 
 # Lint (ruff, configured in pyproject.toml), then every test; independent tests run in parallel (pytest-xdist,
-# one worker per core). The import contracts run as tests (tests/test_imports.py).
+# one worker per core; worksteal, so an idle worker takes queued tests from a busy one). The import contracts run as tests (tests/test_imports.py).
 test: setup
 	.venvs/main/bin/ruff check .
-	$(PY) -m pytest -n auto tests
+	$(PY) -m pytest -n auto --dist worksteal tests
 
 bench: setup
 	$(PY) bench/run_all.py
