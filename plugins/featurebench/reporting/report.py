@@ -8,6 +8,7 @@ the Pareto frontier, the load-generator health, and last the versions.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 from typing import Any
@@ -398,8 +399,11 @@ def write_report(store, run_prefix: str, result: ComparisonResult, resolved_spec
     from featurebench.spec import simulator
 
     platform = (run or {}).get("platform", "local")
+    setup = describe(spec, run)
+    if not store.exists(f"{run_prefix}/manifests.yaml"):  # a local run deploys processes and renders none
+        setup = dataclasses.replace(setup, manifests=None)
     md, page = render_report(result, title=spec.title, question=spec.question, simulated=simulated,
-                             provenance=result.provenance, setup=describe(spec, run), versions=versions, notes=notes,
+                             provenance=result.provenance, setup=setup, versions=versions, notes=notes,
                              unmodelled=unmodelled, trends=trends,
                              prediction=_prediction_section(prediction_report.section(
                                  store, run_prefix, result, platform,
