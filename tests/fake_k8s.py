@@ -242,7 +242,12 @@ class FakeKube:
                 for cmd in commands:
                     cmd = [a.replace(LOAD_WORK, pod, 1) if a.startswith(LOAD_WORK + "/") else a for a in cmd]
                     local += ["--", sys.executable, str(repo / "tests" / "fake_aiperf.py"), str(artifacts), *cmd[1:]]
-                pod_env = {**env, "POD_IP": "127.0.0.1"}  # loopback stands in for the downward API's pod IP
+                # loopback stands in for the downward API's pod IP. A pod owns its ports; here all tests share
+                # loopback (two image-serving pods on two xdist workers both wanted 8080), so the image server
+                # takes a free port, which fb_load writes into the trace as it does the fixed one.
+                pod_env = {**env, "POD_IP": "127.0.0.1"}
+                if "FEATUREBENCH_MEDIA_PORT" in pod_env:
+                    pod_env["FEATUREBENCH_MEDIA_PORT"] = "0"
                 rc = fb_load.main(local, pod_env)
                 self.load_runs.append({"job": job["metadata"]["name"], "env": env, "argv": argv, "rc": rc})
             return rc == 0
