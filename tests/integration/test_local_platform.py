@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -99,6 +100,37 @@ def group_gone(pgid: int) -> bool:
     return True
 
 
+def listening_addresses(pids: list[int]) -> set[str]:
+    """host:port of every TCP socket in LISTEN state that one of `pids` holds (from /proc, IPv4 and IPv6)."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                host, port = fields[1].split(":")
+                raw = bytes.fromhex(host)
+                words = [raw[i:i + 4][::-1] for i in range(0, len(raw), 4)]  # each 32-bit word is little-endian
+                found.add(f"{socket.inet_ntop(socket.AF_INET if width == 8 else socket.AF_INET6, b''.join(words))}"
+                          f":{int(port, 16)}")
+    return found
+
+
+def assert_loopback_only(procs: list[dict]) -> None:
+    listening = listening_addresses([p["pid"] for p in procs])
+    assert listening, "the arm listens somewhere (its HTTP port at least)"
+    public = sorted(a for a in listening if not a.startswith(("127.", "::1:")))
+    assert not public, f"an engine process listens beyond loopback: {public}"
+
+
 def recorded(platform: LocalPlatform, run: RunContext, arm: str) -> list[dict]:
     return json.loads((platform.arm_dir(run, arm) / "state.json").read_text())["processes"]
 
@@ -115,6 +147,7 @@ def run_arm_once(arm: str, run_name: str) -> tuple[LocalPlatform, RunContext, li
         assert platform.provision(run, resolved, arm) == endpoint  # a retry finds what it made
         assert recorded(platform, run, arm) == procs  # ... and started nothing new
         platform.wait_ready(run, resolved, arm, endpoint)
+        assert_loopback_only(procs)
         for p in procs:
             assert_no_secret_inherited(Path(f"/proc/{p['pid']}/environ").read_bytes(), p["name"])
         artifacts = platform.run_load(run, resolved, arm, endpoint, "c2", 0)
@@ -151,8 +184,8 @@ def assert_all_gone(procs: list[dict]):
 
 def test_aggregated_arm(work):
     platform, run, procs, stopped = run_arm_once("agg-round-robin", "agg")
-    assert [p["name"] for p in procs] == ["mocker-agg-0", "frontend"]
-    assert len(stopped) == 2
+    assert [p["name"] for p in procs] == ["zmq-broker", "mocker-agg-0", "frontend"]
+    assert len(stopped) == 3
     assert_all_gone(procs)
     assert platform.teardown(run, "agg-round-robin") == []  # idempotent
     log = (platform.arm_dir(run, "agg-round-robin") / "logs" / "frontend.log").read_text()
@@ -161,7 +194,7 @@ def test_aggregated_arm(work):
 
 def test_disaggregated_arm_uses_the_prefill_pool(work):
     platform, run, procs, stopped = run_arm_once("disagg-kv-router", "disagg")
-    assert [p["name"] for p in procs] == ["mocker-prefill-0", "mocker-decode-1", "frontend"]
+    assert [p["name"] for p in procs] == ["zmq-broker", "mocker-prefill-0", "mocker-decode-1", "frontend"]
     assert_all_gone(procs)
     assert platform.teardown(run, "disagg-kv-router") == []
     log = (platform.arm_dir(run, "disagg-kv-router") / "logs" / "frontend.log").read_text()
@@ -217,10 +250,10 @@ def test_janitor_reaps_stale_arms(work):
         assert reap_stale(older_than_s=3600) == []  # too young: untouched
         assert not any(pid_gone(p["pid"]) for p in procs)
         listed = reap_stale(older_than_s=0, dry_run=True)  # ttl 0: everything; a dry run only lists it
-        assert len(listed) == 2 and all("would stop" in line for line in listed)
+        assert len(listed) == 3 and all("would stop" in line for line in listed)
         assert not any(pid_gone(p["pid"]) for p in procs)
         stopped = reap_stale(older_than_s=0)
-        assert len(stopped) == 2
+        assert len(stopped) == 3
     finally:
         platform.teardown(run, arm)
     assert_all_gone(procs)

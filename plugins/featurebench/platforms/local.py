@@ -5,7 +5,8 @@ the engine processes, their logs, and state.json (pids, process-group ids, start
 started in their own session so they outlive the Airflow task that provisioned them; teardown (or the
 janitor) kills exactly the recorded process groups, checked against the recorded start time so a reused pid is
 never hit. Everything binds or is told to bind loopback (shared/reference/dynamo-local.md has the pitfalls:
-Dynamo 1.3.1 wants the interface name `lo` for its response stream, and `--model-name` breaks registration).
+Dynamo 1.3.1 wants the interface name `lo` for its response stream, and `--model-name` breaks registration);
+the event plane goes through a loopback ZMQ forwarder (zmq_broker.py), as Dynamo's direct mode binds 0.0.0.0.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import unquote
 
 from featurebench import settings
 from featurebench.errors import LocalPlatformError
+from featurebench.platforms import zmq_broker
 from featurebench.run import RunContext
 from featurebench.settings import work_root
 from featurebench.spec import ResolvedSpec
@@ -195,12 +197,13 @@ class LocalPlatform:
             (arm_dir / sub).mkdir()
         logs = arm_dir / "logs"
         logs.mkdir(exist_ok=True)
+        broker_ports = (_free_port(), _free_port())
         env = child_env({
             "DYN_FILE_KV": str(arm_dir / "kvstore"),
             "DYN_DISCOVERY_BACKEND": "file",
             "DYN_TCP_RPC_HOST": "127.0.0.1",
             "DYN_TCP_RESPONSE_STREAM_HOST": "lo",  # 1.3.1: an interface name; an IP fails registration
-            "DYN_EVENT_PLANE_HOST": "127.0.0.1",
+            "DYN_ZMQ_BROKER_URL": zmq_broker.broker_url(*broker_ports),  # else each publisher binds 0.0.0.0
             "DYN_SYSTEM_HOST": "127.0.0.1",
             "HOME": str(arm_dir / "home"),  # the frontend caches model cards under $HOME
             "HF_HUB_OFFLINE": "1",
@@ -220,6 +223,8 @@ class LocalPlatform:
         from featurebench.spec import simulator
 
         py = dynamo_python()
+        broker = [py, zmq_broker.__file__, *map(str, broker_ports)]
+        state["processes"].append(_start(broker, env, logs / "zmq-broker.log", "zmq-broker"))
         for i, pool in enumerate(local.workers):
             name = f"mocker-{pool.role}-{i}"
             engine = arm_dir / f"{name}.engine.json"  # the engine flags and the arm's simulator identity
