@@ -16,6 +16,7 @@ def test_a_failing_load_still_tears_down(tmp_path, monkeypatch, fresh_airflow_db
     monkeypatch.setenv("FEATUREBENCH_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("FEATUREBENCH_WORK", str(tmp_path / "work"))
     monkeypatch.setenv("FEATUREBENCH_AIPERF_BIN", "/bin/false")  # the load generator exits 1 at once
+    monkeypatch.setenv("FEATUREBENCH_PREFLIGHT", "off")  # covered by test_e2e_local and test_e2e_kubernetes
     env = fresh_airflow_db(airflow_env())
     ensure_airflow_db(env)
     when = dt.datetime(2026, 11, 2, 2, 0, tzinfo=dt.UTC)

@@ -26,7 +26,8 @@ CONTROL = "agg-round-robin"
 
 
 def _start_run(tmp_path: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "FEATUREBENCH_WORK": str(tmp_path / "work"), "FEATUREBENCH_RESULTS": str(tmp_path / "results")}
+    env = {**os.environ, "FEATUREBENCH_WORK": str(tmp_path / "work"), "FEATUREBENCH_RESULTS": str(tmp_path / "results"),
+           "FEATUREBENCH_PREFLIGHT": "off"}  # the preflight is covered by test_e2e_local and test_e2e_kubernetes
     return subprocess.Popen([sys.executable, "-m", "featurebench", "run", BENCH, "--trials", "1", "--date", "2026-11-02"],
                             cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 

@@ -69,3 +69,8 @@ def test_kv_routing_dag_on_kubernetes_leaves_nothing(moto_endpoint, tmp_path, mo
             assert store.read_metadata(key)["featurebench.platform"] == "kubernetes"
     prefix = layout.run_prefix(BENCHMARK, when.date().isoformat(), run_id)
     assert store.exists(f"{prefix}/comparison.parquet") and store.exists(f"{prefix}/report.html")
+    # the preflight ran on this platform too, before anything was deployed
+    prediction = store.read_table(f"{prefix}/prediction.parquet").to_pandas()
+    assert set(prediction.arm) == {"agg-round-robin", "disagg-kv-router"} and prediction.value.notna().any()
+    started = [line.split("starting task_id=")[1].split()[0] for line in log.splitlines() if "starting task_id=" in line]
+    assert started.index("predict") < min(i for i, t in enumerate(started) if t.endswith(".provision")), started

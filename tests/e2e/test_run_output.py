@@ -16,7 +16,8 @@ def test_a_failed_run_names_the_task_its_error_and_the_log_first(tmp_path):
     """The real CLI, in a pipe, with a load generator that exits 1 at once (/bin/false)."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")},
            "FEATUREBENCH_WORK": str(tmp_path / "work"), "FEATUREBENCH_RESULTS": str(tmp_path / "results"),
-           "FEATUREBENCH_AIPERF_BIN": "/bin/false"}
+           "FEATUREBENCH_AIPERF_BIN": "/bin/false",
+           "FEATUREBENCH_PREFLIGHT": "off"}  # covered by test_e2e_local and test_e2e_kubernetes
     out = subprocess.run([sys.executable, "-m", "featurebench", "run", "qwen3-32b-kv-routing", "--trials", "1"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     text = out.stdout

@@ -46,6 +46,7 @@ def airflow(tmp_path_factory, migrated_airflow_db):
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the run this test triggers
+        "FEATUREBENCH_PREFLIGHT": "off",  # covered by test_e2e_local and test_e2e_kubernetes; the task shows as run
         "PYTHONPATH": str(REPO_ROOT / "plugins"),
     }, port)
     migrated_airflow_db.seed(env["AIRFLOW_HOME"])
