@@ -76,7 +76,13 @@ def _noise(base: list[float], med: float) -> float:
     (in simulation it doubled the false alarms); the std of the inliers is steadier and an odd week is out."""
     mad = MAD_TO_SIGMA * statistics.median(abs(b - med) for b in base)
     inliers = [b for b in base if abs(b - med) <= 3.5 * mad] if mad > 0 else base
-    return statistics.stdev(inliers) if len(inliers) > 1 else mad
+    return _stdev(inliers) if len(inliers) > 1 else mad
+
+
+def _stdev(xs: list[float]) -> float:
+    """Sample standard deviation in floats (statistics.stdev is exact, with Fractions: 45% of a check's time)."""
+    mean = sum(xs) / len(xs)
+    return math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
 
 
 def judge_series(values, *, lower_is_better: bool, threshold: float, settings: Settings = Settings(),
