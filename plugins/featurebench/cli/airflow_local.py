@@ -28,6 +28,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# SQLite has one writer at a time; its default 5 s busy timeout let `airflow backfill create` fail with "database
+# is locked" against the scheduler on a loaded machine. Airflow imports this dict (sql_alchemy_connect_args).
+SQLITE_CONNECT_ARGS = {"timeout": 60}
+
+
 def loopback_env(base: dict[str, str], port: int) -> dict[str, str]:
     """`base` (an environment with AIRFLOW_HOME and the project's folders) plus what makes every component
     listen on 127.0.0.1:`port` only and talk to each other there."""
@@ -43,6 +48,8 @@ def loopback_env(base: dict[str, str], port: int) -> dict[str, str]:
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="600",  # one dags folder, parsed at start; no re-listing churn
         AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="600",
         AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="featurebench.cli.airflow_local.SQLITE_CONNECT_ARGS",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC="featurebench.cli.airflow_local.SQLITE_CONNECT_ARGS",
     )
     return env
 
