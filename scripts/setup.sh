@@ -13,10 +13,15 @@ if ! command -v uv >/dev/null 2>&1; then
   "$PYTHON" -m pip install --quiet uv
 fi
 
+# Every process imports thousands of modules (Airflow, pydantic, AIPerf's eight services): compiled at install, so
+# they load from bytecode even where PYTHONDONTWRITEBYTECODE is set (this machine sets it: every Airflow task and
+# AIPerf service compiled from source, a third of a `dags test`'s CPU). Part of the stamp: older envs rebuild once.
+BYTECODE="uv pip install --compile-bytecode"
+
 make_env() {  # make_env NAME REQUIREMENTS_FILE [NO_DEPS_REQUIREMENTS_FILE]
   local name=$1 req=$2 nodeps=${3:-} dir=.venvs/$1
   local stamp=$dir/.requirements.sha256 want
-  want=$(cat "$req" ${nodeps:+"$nodeps"} | sha256sum | cut -d' ' -f1)
+  want=$( (cat "$req" ${nodeps:+"$nodeps"}; echo "$BYTECODE") | sha256sum | cut -d' ' -f1)
   if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
@@ -24,9 +29,9 @@ make_env() {  # make_env NAME REQUIREMENTS_FILE [NO_DEPS_REQUIREMENTS_FILE]
   rm -rf "$dir"  # a clean environment: nothing left over from an earlier requirements set
   uv venv --quiet --python "$PYTHON" "$dir"
   if [ -n "$nodeps" ]; then
-    uv pip install --quiet --python "$dir/bin/python" --no-deps -r "$nodeps"
+    uv pip install --quiet --compile-bytecode --python "$dir/bin/python" --no-deps -r "$nodeps"
   fi
-  uv pip install --quiet --python "$dir/bin/python" -r "$req"
+  uv pip install --quiet --compile-bytecode --python "$dir/bin/python" -r "$req"
   echo "$want" > "$stamp"
 }
 
@@ -45,6 +50,9 @@ if [ ! -x .venvs/main/bin/featurebench ] || [ "$(cat "$stamp" 2>/dev/null)" != "
   uv pip install --quiet --python .venvs/main/bin/python --no-deps -e .
   echo "$want" > "$stamp"
 fi
+
+# Our own modules too (compileall skips what is up to date; a stale .pyc is ignored by the importer).
+.venvs/main/bin/python -m compileall -q -j 0 plugins dags docker/aiperf >/dev/null
 
 # The report test renders report.html in headless chromium, and the UI test drives Debian's chromium with
 # Playwright (requirements.txt; Playwright's own browser download is never used). Installed when we can;
