@@ -23,6 +23,7 @@ from test_e2e_local import processes_mentioning
 REPO = Path(__file__).resolve().parents[2]
 BENCH = "qwen3-32b-kv-routing"
 CONTROL = "agg-round-robin"
+REPLAYED = sum(1 for _ in open(REPO / "include" / "traces" / BENCH / "local.jsonl"))  # requests per trial
 
 
 def _start_run(tmp_path: Path, log: Path) -> subprocess.Popen:
@@ -76,7 +77,7 @@ def test_an_engine_killed_mid_load_makes_the_trial_invalid_and_the_headline_says
     proc = _start_run(tmp_path, log)
     try:
         state = _control_state(tmp_path, 900, lambda s: any(_alive(p["pid"]) for p in s.get("load", []))
-                               and _requests_served(s["endpoint"]["url"]) >= 60)  # a quarter of the 200 replayed
+                               and _requests_served(s["endpoint"]["url"]) >= REPLAYED // 4)
         for p in state["processes"]:
             if p["name"].startswith("mocker"):
                 os.killpg(p["pgid"], signal.SIGKILL)
