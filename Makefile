@@ -11,10 +11,12 @@ run: setup
 	$(PY) -m featurebench run $(BENCHMARK)
 
 # Lint (ruff, configured in pyproject.toml), then every test; independent tests run in parallel (pytest-xdist,
-# one worker per core; worksteal, so an idle worker takes queued tests from a busy one). The import contracts run as tests (tests/test_imports.py).
+# 4 workers: on 2 cores the suite is mostly waiting on engines, AIPerf and Airflow; worksteal, so an idle worker
+# takes queued tests from a busy one; tests/conftest.py deals the slow tests out first). The import contracts run as
+# tests (tests/unit/test_imports.py).
 test: setup
 	.venvs/main/bin/ruff check .
-	$(PY) -m pytest -n auto --dist worksteal tests
+	$(PY) -m pytest -n 4 --dist worksteal tests
 
 bench: setup
 	$(PY) bench/run_all.py

@@ -13,11 +13,43 @@ TESTS = Path(__file__).resolve().parent
 KINDS = ("unit", "integration", "e2e")
 
 
-def pytest_collection_modifyitems(items):
+# Tests that take minutes, longest first (measured, `make test` on this 2-core machine). xdist's worksteal gives
+# each worker a contiguous share of the collection; the slow tests are dealt out over those shares, each at the
+# front of its share, so no worker gets two of the longest and none of them starts last while the others idle.
+SLOW_FIRST = (
+    "e2e/test_e2e_local.py", "integration/test_load_image_build.py", "e2e/test_e2e_kubernetes.py",
+    "e2e/test_ui_browser.py", "e2e/test_e2e_killed.py", "e2e/test_e2e_all_benchmarks.py", "e2e/test_run_output.py",
+    "integration/test_backfill_scheduler.py", "e2e/test_e2e_failure.py", "integration/test_local_platform.py",
+    "integration/test_backfill.py", "unit/analysis/test_regression.py",
+)
+
+
+def _slowness(item) -> int:
+    path = Path(item.fspath).resolve().relative_to(TESTS).as_posix()
+    return next((i for i, prefix in enumerate(SLOW_FIRST) if path == prefix), len(SLOW_FIRST))
+
+
+def _dealt(items: list, workers: int) -> list:
+    """Slow tests round-robin over the workers' shares (as worksteal splits them), each share topped up in order."""
+    slow = sorted((i for i in items if _slowness(i) < len(SLOW_FIRST)), key=_slowness)
+    rest = [i for i in items if _slowness(i) == len(SLOW_FIRST)]
+    order, left = [], len(items)
+    for w in range(workers):
+        share = left // (workers - w)  # worksteal's own split
+        mine = slow[w::workers]
+        order += mine + rest[:max(share - len(mine), 0)]
+        del rest[:max(share - len(mine), 0)]
+        left -= share
+    return order + rest
+
+
+def pytest_collection_modifyitems(config, items):
     for item in items:
         kind = Path(item.fspath).resolve().relative_to(TESTS).parts[0]
         if kind in KINDS:
             item.add_marker(kind)
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    items[:] = _dealt(items, workers)
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "AKIDFAKEFORTESTS0001",
