@@ -8,7 +8,7 @@ from featurebench.analysis import compare, predict
 from featurebench.spec import load_spec
 
 
-def _short(resolved, requests=60):
+def _short(resolved):
     """The spec with its full-size traffic swapped for the head of the committed local trace."""
     from featurebench.traces import ensure_trace
 
@@ -24,11 +24,12 @@ def test_real_offline_replay_with_aic_timing_matches_its_own_summary():
     out = predict.run_job(job)
     assert out["engine_args"]["prefill"]["num_gpu_blocks"] > 1000  # H200 KV capacity from AIC's memory model
     table = predict.requests_table(out["requests"], resolved.spec.goodput)
-    assert table.num_rows == out["summary"]["completed_requests"] == 200
+    assert table.num_rows == out["summary"]["completed_requests"] == sum(1 for _ in open(trace))
     ours = compare.trial_metrics(table, gpus=16)
     assert ours[("ttft", "mean")] == pytest.approx(out["summary"]["mean_ttft_ms"], rel=1e-6)
-    # percentiles: ours interpolate linearly like AIPerf; the replay's summary picks a sample (~1% apart at n=200)
-    assert ours[("ttft", "p50")] == pytest.approx(out["summary"]["median_ttft_ms"], rel=0.02)
+    # percentiles: ours interpolate linearly like AIPerf; the replay's summary picks a sample (a few % apart at
+    # the local trace's 27 requests)
+    assert ours[("ttft", "p50")] == pytest.approx(out["summary"]["median_ttft_ms"], rel=0.1)
     # AIC's H200 TP2 decode step for Qwen3-32B is ~10-20 ms; the polynomial baseline knows nothing of that
     assert 5 < ours[("itl", "p50")] < 40
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from featurebench.errors import ComparisonInputError
 from featurebench.spec import simulator
 
 REPLAY_JOB = Path(__file__).with_name("replay_job.py")
@@ -43,12 +44,14 @@ class Prediction:
     not_modelled: dict[str, list[str]] = field(default_factory=dict)  # arm -> what its prediction leaves out
     skipped: dict[str, str] = field(default_factory=dict)  # arm -> why it has no prediction
     wall_s: dict[str, float] = field(default_factory=dict)  # "arm/point" -> replay wall time
+    comparison_error: str | None = None  # why the predicted arms could not be compared
 
     def to_json(self) -> dict:
         rows = self.arms.astype(object).where(self.arms.notna(), None).to_dict(orient="records")
         return {"benchmark": self.benchmark, "timing": self.timing, "arms": rows,
                 "comparison": self.comparison.records() if self.comparison is not None else [],
-                "not_modelled": self.not_modelled, "skipped": self.skipped}
+                "comparison_error": self.comparison_error, "not_modelled": self.not_modelled,
+                "skipped": self.skipped, "replay_wall_s": self.wall_s}
 
 
 # ------------------------------------------------------------------------------------------------ jobs
@@ -137,6 +140,18 @@ def _dp_lost(arm) -> list[str]:
     return [DP_AS_TP] if any(w.attention_dp and w.role != "agg" for w in arm.deploy.workers) else []
 
 
+DELTA_DISAGG = ("NOT MODELLED: multi-turn delta trace on a disaggregated arm (Dynamo 1.5.1's offline replay: "
+                "\"mooncake-delta trace format is not supported for disaggregated replay\")")
+
+
+def _unreplayable(spec, arm) -> str | None:
+    """Why the offline replay cannot run this arm at all, known before spending a replay on it."""
+    disagg = any(w.role != "agg" for w in arm.deploy.workers)
+    if disagg and spec.traffic.kind == "trace" and TRACE_FORMATS.get(spec.traffic.generator) == "mooncake_delta":
+        return DELTA_DISAGG
+    return None
+
+
 def _run_or_error(job: dict):
     try:
         return run_job(job)
@@ -200,6 +215,8 @@ def predict(resolved, arms: list[str] | None = None, log=print) -> Prediction:
         missing = simulator.not_modelled(spec, name)
         if not spec.local_arm(name).simulated:  # the arm's feature itself is what the mocker cannot model
             skipped[name] = "NOT MODELLED: " + ", ".join(missing or ["the arm's feature"])
+        elif why := _unreplayable(spec, spec.arm(name)):
+            skipped[name] = why
         else:
             lost[name] = missing
     trace = None
@@ -211,9 +228,12 @@ def predict(resolved, arms: list[str] | None = None, log=print) -> Prediction:
             jobs[(name, point)] = replay_job(resolved, name, point, trace)
         lost[name] += [x for x in _dp_lost(spec.arm(name)) if x not in lost[name]]
     log(f"predict: {spec.id}: {len(jobs)} offline replays ({', '.join(f'{a}@{p}' for a, p in jobs)})")
+    # identical jobs (two arms that differ only in what the replay does not model) are replayed once
+    unique = {json.dumps(job, sort_keys=True): job for job in jobs.values()}
     # one replay per core: each is a single-threaded simulation in its own process
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-        outs = dict(zip(jobs, pool.map(_run_or_error, jobs.values())))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(unique), os.cpu_count() or 1))) as pool:
+        done = dict(zip(unique, pool.map(_run_or_error, unique.values())))
+    outs = {key: done[json.dumps(job, sort_keys=True)] for key, job in jobs.items()}
     for (name, point), out in outs.items():
         if isinstance(out, PredictError):  # one arm the simulator cannot run does not cost the others
             skipped[name] = f"offline replay failed: {str(out).splitlines()[-1]}"
@@ -226,14 +246,21 @@ def predict(resolved, arms: list[str] | None = None, log=print) -> Prediction:
         for (metric, stat), value in compare.trial_metrics(table, gpus=spec.arm(arm).gpus).items():
             unit = next(u for m, _, u, _ in compare.METRICS if m == metric)
             rows.append(dict(arm=arm, point=point, metric=metric, stat=stat, unit=unit, value=value))
-    result = None
+    result, why = None, None
     if spec.control.name in {a for a, _, _ in tables} and len({a for a, _, _ in tables}) > 1:
-        result = compare.compare_arms(
-            tables, control=spec.control.name, gpus={a.name: a.gpus for a in spec.arms},
-            threshold_pct=spec.comparison.practical_threshold_pct, confidence=spec.comparison.confidence,
-            primary_metrics=spec.comparison.primary_metrics, keep_distributions=False,
-            operating_points=spec.comparison.operating_points)
-    return Prediction(spec.id, timing, pd.DataFrame(rows, columns=PREDICTION_COLUMNS), result, lost, skipped, wall)
+        try:
+            result = compare.compare_arms(
+                tables, control=spec.control.name, gpus={a.name: a.gpus for a in spec.arms},
+                threshold_pct=spec.comparison.practical_threshold_pct, confidence=spec.comparison.confidence,
+                primary_metrics=spec.comparison.primary_metrics, keep_distributions=False,
+                operating_points=spec.comparison.operating_points)
+        except ComparisonInputError as exc:  # the per-arm predictions stand; only the verdict is missing
+            why = str(exc)
+    elif tables:
+        why = f"the control {spec.control.name!r} has no prediction" if spec.control.name not in {
+            a for a, _, _ in tables} else "only the control has a prediction"
+    return Prediction(spec.id, timing, pd.DataFrame(rows, columns=PREDICTION_COLUMNS), result, lost, skipped, wall,
+                      why)
 
 
 def write_prediction(store, run_prefix: str, prediction: Prediction, meta: dict[str, str]) -> str:
@@ -262,6 +289,10 @@ def format_text(p: Prediction) -> str:
     if p.comparison is not None:
         lines.append(f"predicted verdict vs {p.comparison.control}: " + ", ".join(
             f"{t}: {v.upper()}" for t, v in p.comparison.overall().items()))
+    elif p.comparison_error:
+        lines.append(f"no predicted verdict: {p.comparison_error}")
+    if p.arms.empty:
+        lines.append("no arm of this benchmark can be predicted (see above)")
     return "\n".join(lines)
 
 

@@ -194,10 +194,24 @@ def trends_section(store, benchmark: str, *, metrics: list[str] | None = None, p
     md = [f"## Trends (last {len(keep)} run(s))", "", "### Per arm", "", _markdown(per_arm), "",
           "### Treatment gain over the control (%, positive = better; for lower-is-better metrics it is control / "
           "treatment - 1, so twice as fast = +100%)", "", _markdown(gain), ""]
+    md += _error_section(store, benchmark, history, metrics)
     png = _plot(history, metrics) if plot else None
     if png:
         md += ["![trends](trends.png)", ""]
     return "\n".join(md), png
+
+
+def _error_section(store, benchmark: str, history: History, metrics: list[str]) -> list[str]:
+    """The preflight's error per run (analysis.prediction_error); nothing when no run stored a prediction."""
+    from featurebench.analysis.prediction_error import error_table, history_errors
+
+    errors = error_table(history_errors(store, benchmark, history, metrics, summary_column))
+    if errors.empty:
+        return []
+    note = ("Each run's preflight prediction (full-size traffic on the full-size arms) against its measurement. "
+            "On hardware this is the simulator's error; a local run measures the scaled-down simulation, so its "
+            "ratio tracks the scale-down instead.")
+    return ["### Prediction error (measured / predicted, 1.00 = as predicted)", "", note, "", _markdown(errors), ""]
 
 
 def _plot(history: History, metrics: list[str]) -> bytes | None:
@@ -258,8 +272,15 @@ def trends_cli(argv: list[str] | None = None) -> int:
         return 2
     per_arm, gain = trends_tables(history, spec.control.name, [t.name for t in spec.treatments], metrics, args.arm)
     if args.format == "json":
+        from featurebench.analysis.prediction_error import history_errors
+
+        store = Store.from_uri(args.results or results_root())
+        errors = history_errors(store, spec.id, history, metrics, summary_column)
+        if args.arm:
+            errors = errors[errors["arm"].isin(args.arm)]
         print(json.dumps({"benchmark": spec.id, "metrics": metrics, "arms": per_arm.to_dict(orient="records"),
-                          "gains": gain.to_dict(orient="records")}, indent=2, default=str))
+                          "gains": gain.to_dict(orient="records"),
+                          "prediction_error": errors.to_dict(orient="records")}, indent=2, default=str))
     elif args.format == "csv":
         per_arm.insert(0, "table", "arm")
         gain.insert(0, "table", "gain")
