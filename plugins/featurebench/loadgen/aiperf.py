@@ -75,6 +75,9 @@ def aiperf_command(
     cmd += _tokenizer_flags(spec.model, platform)
     if platform == "local":
         cmd.append("--no-gpu-telemetry")  # no DCGM on a simulated run: avoids a timeout and warnings
+        # the mocker's Prometheus counters say nothing about hardware and ingest skips them: no scraper service,
+        # no 2 s flush at the end of every trial
+        cmd.append("--no-server-metrics")
         # the mocker returns random token ids that re-tokenize differently; real engines are counted on the
         # client, as upstream does
         cmd.append("--use-server-token-count")
