@@ -284,7 +284,7 @@ def report(run_dict: dict) -> dict:
 
 def headline(result, resolved: ResolvedSpec, run: RunContext) -> str:
     """The primary metrics of each treatment vs the control, one line each."""
-    from featurebench.analysis.compare import metric_name
+    from featurebench.analysis.metrics import metric_name
 
     spec = resolved.spec
     lines = [

@@ -207,7 +207,7 @@ class Parity(Strict):
     deviations: list[Deviation] = []
 
 
-# Metric names the comparison computes (featurebench.analysis.compare.METRICS; a test keeps the two in step).
+# Metric names the comparison computes (featurebench.analysis.metrics.METRICS; a test keeps the two in step).
 COMPARED_METRICS = frozenset(
     [f"{m}_{s}" for m in ("ttft", "itl", "inter_chunk_latency", "request_latency") for s in ("mean", "p50", "p90", "p99")]
     + ["output_tps", "request_rps", "goodput_rps", "output_tps_per_gpu", "output_tps_per_user_mean"]
