@@ -20,8 +20,17 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from featurebench.airflow import tasks
 from featurebench.airflow.operators import RunLoadOperator, WaitArmReadyOperator
 from featurebench.airflow.report_link import ReportOperator
-from featurebench.recipes.pools import airflow_pool
-from featurebench.spec import LOAD_POINT, MAX_TRIALS, REPLAY_POINT, BenchmarkSpec, SpecError, SpecFile, load_all
+from featurebench.recipes.pools import arm_slots
+from featurebench.spec import (
+    IMAGE_TAG,
+    LOAD_POINT,
+    MAX_TRIALS,
+    REPLAY_POINT,
+    BenchmarkSpec,
+    SpecError,
+    SpecFile,
+    load_all,
+)
 
 DEFAULT_ARGS = {"owner": "featurebench", "retries": 1, "retry_delay": dt.timedelta(seconds=15)}
 
@@ -31,12 +40,6 @@ def results_asset(benchmark: str) -> Asset:
     # "x-" scheme: Airflow skips its provider URI normalizers, whose discovery imports every provider (boto3...)
     # at parse time
     return Asset(name=f"featurebench-results-{benchmark}", uri=f"x-featurebench://results/{benchmark}")
-
-
-def gpu_pool(spec: BenchmarkSpec) -> str:
-    """Airflow pool of the spec's own GPU type, sized in GPUs (include/recipes/pools.yaml). A run triggered with
-    another GPU type takes its slots from that type's pool: featurebench.airflow.policy moves its task instances."""
-    return airflow_pool(spec)
 
 
 def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Param]:
@@ -72,7 +75,7 @@ def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Para
             f"{spec.local.trials} locally). Intervals need 2 or more.",
         ),
         "image_tag": Param(
-            None, type=["null", "string"], pattern=tasks.IMAGE_TAG.pattern, title="Image tag override",
+            None, type=["null", "string"], pattern=IMAGE_TAG.pattern, title="Image tag override",
             description="Empty: the tag of the spec version in force on the run's date (letters, digits, . _ -).",
             section="Configuration",
         ),
@@ -86,7 +89,10 @@ def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Para
 def _arm_group(spec: BenchmarkSpec, arm_name: str, run) -> tuple[object, object, object]:
     """Returns the arm's (first task, load tasks, teardown)."""
     arm = spec.arm(arm_name)
-    pool = {"pool": gpu_pool(spec), "pool_slots": arm.gpus}
+    # The Airflow pool of the spec's own GPU type, one slot per GPU (include/recipes/pools.yaml). A run triggered
+    # with another GPU type takes its slots from that type's pool: featurebench.airflow.policy moves its tasks.
+    airflow_pool, slots = arm_slots(spec, arm=arm_name)
+    pool = {"pool": airflow_pool, "pool_slots": slots}
     with TaskGroup(group_id=f"arm_{arm_name.replace('-', '_')}", tooltip=arm.description):
 
         @setup_task

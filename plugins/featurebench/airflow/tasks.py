@@ -10,17 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 
 from featurebench.errors import ParamError
 from featurebench.layout import safe_run_id
 from featurebench.run import RunContext
 from featurebench.settings import results_root
-from featurebench.spec import LOAD_POINT, MAX_TRIALS, ResolvedSpec, SpecError, load_spec
+from featurebench.spec import IMAGE_TAG, LOAD_POINT, MAX_TRIALS, ResolvedSpec, SpecError, load_spec
 
 log = logging.getLogger(__name__)
 
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # fullmatch: `$` lets a trailing newline by
 FORM_FIELDS = ("platform", "gpu_type", "arms", "load_points", "trials", "image_tag", "dry_run")
 
 
@@ -116,7 +114,7 @@ def resolve_config(
     p = validate_params(resolved, params)
     spec = resolved.spec
     local = p["platform"] == "local"
-    trials = p["trials"] or (spec.local.trials if local else spec.trials)
+    trials = p["trials"] or spec.default_trials(p["platform"])
     points = {
         a: (p["load_points"] or spec.load_points(spec.arm(a), platform=p["platform"])) for a in p["arms"]
     }

@@ -98,7 +98,7 @@ class LocalPlatform:
         from featurebench.platforms.modelgen import ensure_tiny_model
 
         spec = resolved.spec
-        local, deploy = spec.local_arm(arm), spec.arm(arm).deploy
+        local = spec.local_arm(arm)
         arm_dir = self.arm_dir(run, arm)
         state = _read_state(arm_dir)
         if state and state["processes"] and all(alive(p) for p in state["processes"]):
@@ -124,7 +124,7 @@ class LocalPlatform:
             "HF_HOME": str(arm_dir / "home" / "hf"),
             "TRANSFORMERS_OFFLINE": "1",
         }, prefix="DYN_")
-        router_mode = local.router_mode or deploy.router_mode
+        router_mode = spec.router_mode(arm, "local")
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         endpoint = {"url": url, "model": model.served_id, "tokenizer": model.name, "hf_home": str(model.hf_home),

@@ -42,6 +42,7 @@ import yaml
 from featurebench import settings
 from featurebench.recipes.parity_load import image_packages, our_load_view, upstream_load_view
 from featurebench.recipes.parity_views import MISSING, deployment_view
+from featurebench.run import ARM_LABEL
 from featurebench.settings import RECIPES_DIR
 from featurebench.spec import BenchmarkSpec
 
@@ -136,7 +137,7 @@ def arm_differences(resolved, arm_name: str, root: Path | None = None) -> list[D
     point = run.points[arm_name][0]
     job = render_load_job(resolved, arm_name, run, point, 1)
     names = {d["metadata"]["name"] for d in upstream_deploy if d.get("kind") in ("DynamoGraphDeployment", "Deployment")}
-    own = {*names, "featurebench/arm", *(d["metadata"]["name"] for d in ours_deploy)}
+    own = {*names, ARM_LABEL, *(d["metadata"]["name"] for d in ours_deploy)}
     pin = settings.pin_hostname()
     ours = {**deployment_view(ours_deploy, own=own, pin=pin), **our_load_view(job, image_packages(), own, pin)}
     theirs = {**deployment_view(upstream_deploy, own=own, pin=pin), **upstream_load_view(upstream_perf, own, pin)}
