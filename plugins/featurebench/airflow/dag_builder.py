@@ -21,16 +21,8 @@ from featurebench.airflow import tasks
 from featurebench.airflow.operators import RunLoadOperator, WaitArmReadyOperator
 from featurebench.airflow.report_link import ReportOperator
 from featurebench.recipes.pools import arm_slots
-from featurebench.spec import (
-    IMAGE_TAG,
-    LOAD_POINT,
-    MAX_TRIALS,
-    REPLAY_POINT,
-    BenchmarkSpec,
-    SpecError,
-    SpecFile,
-    load_all,
-)
+from featurebench.spec import BenchmarkSpec, SpecError, SpecFile, load_all
+from featurebench.spec.params import form_schema
 
 DEFAULT_ARGS = {"owner": "featurebench", "retries": 1, "retry_delay": dt.timedelta(seconds=15)}
 
@@ -43,47 +35,13 @@ def results_asset(benchmark: str) -> Asset:
 
 
 def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Param]:
-    """The trigger form. Values are validated again by resolve_config before they reach anything."""
-    arm_names = [a.name for a in spec.arms]
-    point_hint = "replay" if spec.load.mode == "fixed_schedule" else "c8, c16, ..."
-    # Both platforms replay a trace on its schedule: concurrency points make no sense, say so in the form.
-    replay_only = spec.load.mode == spec.local.load.mode == "fixed_schedule"
-    point_pattern = REPLAY_POINT if replay_only else LOAD_POINT.pattern
-    return {
-        "platform": Param(
-            default_platform, type="string", enum=["local", "kubernetes"], title="Platform",
-            description="local: Dynamo mocker + AIPerf on this machine (simulation). kubernetes: the GPU pool.",
-        ),
-        "gpu_type": Param(
-            spec.hardware.gpu, type="string", enum=spec.hardware.gpu_types, title="GPU type",
-            description="Hardware the arms are deployed on (kubernetes only; local runs simulate it).",
-        ),
-        "arms": Param(
-            arm_names, type="array", items={"type": "string", "enum": arm_names}, examples=arm_names,
-            minItems=2, uniqueItems=True, contains={"const": spec.control.name}, title="Arms to run",
-            description=f"The control ({spec.control.name}) and at least one treatment.", section="What to run",
-        ),
-        "load_points": Param(
-            [], type="array", items={"type": "string", "pattern": point_pattern}, uniqueItems=True, title="Load points",
-            section="What to run",
-            description=f"Empty: the spec's. 'replay' replays the trace on its schedule; 'cN' runs concurrency N "
-            f"(this benchmark: {point_hint}).",
-        ),
-        "trials": Param(
-            None, type=["null", "integer"], minimum=1, maximum=MAX_TRIALS, title="Trials", section="What to run",
-            description=f"Repetitions per load point (empty: the spec's, {spec.trials} on kubernetes and "
-            f"{spec.local.trials} locally). Intervals need 2 or more.",
-        ),
-        "image_tag": Param(
-            None, type=["null", "string"], pattern=IMAGE_TAG.pattern, title="Image tag override",
-            description="Empty: the tag of the spec version in force on the run's date (letters, digits, . _ -).",
-            section="Configuration",
-        ),
-        "dry_run": Param(
-            False, type="boolean", title="Dry run",
-            description="Only resolve the configuration and render + validate every manifest; deploy nothing.",
-        ),
-    }
+    """The trigger form: the JSON Schema of the spec's typed form (featurebench.spec.params), which resolve_config
+    validates again before any value reaches anything."""
+    params = {}
+    for name, schema in form_schema(spec, default_platform).items():
+        schema = dict(schema)
+        params[name] = Param(schema.pop("default"), description=schema.pop("description"), **schema)
+    return params
 
 
 def _arm_group(spec: BenchmarkSpec, arm_name: str, run) -> tuple[object, object, object]:
