@@ -38,7 +38,8 @@ def _prestart_first_trial(platform, run_ctx, resolved, arm, endpoint, point) -> 
     """Experiment (not yet in the platform): trial 0's AIPerf started right after provision, waiting for the
     model itself, so its set-up (tokenizer, dataset synthesis) overlaps the engine's start-up."""
     from featurebench.loadgen.aiperf import aiperf_command, aiperf_env
-    from featurebench.platforms.local import _start, aiperf_bin
+    from featurebench.platforms.local import aiperf_bin
+    from featurebench.platforms.local_processes import start_process
     from featurebench.traces import ensure_trace
 
     traffic = resolved.spec.local.traffic
@@ -51,7 +52,7 @@ def _prestart_first_trial(platform, run_ctx, resolved, arm, endpoint, point) -> 
     i = cmd.index("--wait-for-model-timeout")
     cmd[i + 1:i + 2] = ["300", "--wait-for-model-mode", "both", "--wait-for-model-interval", "0.5"]
     env = {**os.environ, **aiperf_env(hf_home=endpoint["hf_home"], cache_dir=run_ctx.work_dir / "aiperf-cache")}
-    return _start(cmd, env, trial_dir / "aiperf.log", "aiperf-prestart"), trial_dir / "aiperf"
+    return start_process(cmd, env, trial_dir / "aiperf.log", "aiperf-prestart"), trial_dir / "aiperf"
 
 
 def run(trials: int | None = None, prestart: bool = False) -> list[dict]:
@@ -87,14 +88,14 @@ def run_arm(run_ctx, resolved, arm: str, point: str, trials: int, prestart: bool
         platform.wait_ready(run_ctx, resolved, arm, endpoint)
         t["ready"] = time.time()
         if prestart:
-            from featurebench.platforms.local import _alive, _reap, stop_processes
+            from featurebench.platforms.local_processes import alive, reap, stop_processes
 
             try:
-                while _alive(proc):
+                while alive(proc):
                     time.sleep(0.2)
             finally:
                 stop_processes([proc], grace_s=5)
-                _reap(proc["pid"])
+                reap(proc["pid"])
             windows.append(_window_ns(first_artifacts))
         for trial in range(1 if prestart else 0, trials):
             artifacts = platform.run_load(run_ctx, resolved, arm, endpoint, point, trial)

@@ -3,7 +3,7 @@
 One arm, two load points on the same deployment: the spec's own trace replay (the client keeps up: VALID)
 and the same trace compressed SPEEDUP times (replay-x1000: ~10,000 requests per second asked of
 AIPerf on 2 shared cores: INVALID). Each trial is ingested (results.ingest_records), its summary computed
-(summary.summarize_trial: credit_to_start p50/p99) and judged by compare.trial_health; compare_arms then
+(summary.summarize_trial: credit_to_start p50/p99) and judged by health.trial_health; compare_arms then
 shows the invalid trial in its validity table and leaves it out of the statistics.
 """
 
@@ -24,7 +24,7 @@ SPEEDUP = os.environ.get("BENCH_HEALTH_SPEEDUP", "1000")
 def run() -> dict:
     os.environ["FEATUREBENCH_WORK"] = str(WORK / "health")
     sys.path.insert(0, str(REPO / "plugins"))
-    from featurebench.analysis import compare
+    from featurebench.analysis import compare, health
     from featurebench.platforms.local import LocalPlatform
     from featurebench.results import records as results
     from featurebench.results import summary as trial_summary
@@ -46,7 +46,7 @@ def run() -> dict:
             artifacts = platform.run_load(run_ctx, resolved, arm, endpoint, point, 0)
             table = results.ingest_records(results.find_records_file(artifacts), goodput=resolved.spec.goodput)
             summary = trial_summary.summarize_trial(table, gpus=1, aiperf_summary=trial_summary.read_aiperf_summary(artifacts))
-            valid, reasons = compare.trial_health(table)
+            valid, reasons = health.trial_health(table)
             tables[(arm, point, 0)] = tables[("treatment", point, 0)] = table
             out[point] = {"requests": table.num_rows, "credit_to_start_ms_p50": summary["credit_to_start_ms_p50"],
                           "credit_to_start_ms_p99": summary["credit_to_start_ms_p99"],

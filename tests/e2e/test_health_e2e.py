@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from featurebench.analysis import compare
+from featurebench.analysis import compare, health
 from featurebench.reporting import report
 from featurebench.results import records as results
 from featurebench.results import summary
@@ -19,10 +19,10 @@ def _table(name: str):
 
 def test_lagging_client_is_invalid_and_healthy_run_is_valid():
     lagging, healthy = _table("aiperf_client_lag"), _table("aiperf")
-    valid, reasons = compare.trial_health(lagging)
+    valid, reasons = health.trial_health(lagging)
     assert not valid and any("client lag" in r for r in reasons)
-    assert summary.summarize_trial(lagging, gpus=1)["credit_to_start_ms_p99"] > compare.MAX_CLIENT_LAG_P99_MS
-    assert compare.trial_health(healthy) == (True, [])
+    assert summary.summarize_trial(lagging, gpus=1)["credit_to_start_ms_p99"] > health.MAX_CLIENT_LAG_P99_MS
+    assert health.trial_health(healthy) == (True, [])
 
 
 def test_invalid_trial_is_marked_in_comparison_and_report():

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from featurebench.airflow import tasks
-from featurebench.airflow.tasks import validate_params
 from featurebench.errors import ParamError, RecipeError
 from featurebench.recipes.load_job import load_config
 from featurebench.results.store import Store
 from featurebench.spec import load_spec
+from featurebench.spec.params import validate_params
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = "qwen3-32b-kv-routing"

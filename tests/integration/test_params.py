@@ -10,8 +10,9 @@ import pytest
 from airflow.sdk.definitions.param import ParamsDict
 
 from featurebench.airflow.dag_builder import build_dag
-from featurebench.airflow.tasks import ParamError, validate_params
+from featurebench.errors import ParamError
 from featurebench.spec import load_spec
+from featurebench.spec.params import validate_params
 
 REPLAY = "qwen3-32b-kv-routing"  # trace replay on a fixed schedule, 2 arms
 CLOSED = "kimi-k2-5-feature-stack"  # closed-loop concurrency, 4 arms

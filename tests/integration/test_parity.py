@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from featurebench.recipes import parity
-from featurebench.settings import PIN_HOSTNAME_ENV
+from featurebench.recipes import parity, parity_load, parity_shell
+from featurebench.settings import PIN_HOSTNAME_ENV, REPO_ROOT
 from featurebench.spec import SpecFile, load_all
 
 ROOT = parity.upstream_root()
@@ -82,7 +82,7 @@ for C in 2 4; do
 done
 tmux send-keys -t b "aiperf profile --url http://${HOST}:8000 --goodput \\"a:1 b:2\\"" C-m
 """
-    calls = parity.run_recorded(script, {"MODEL": "org/m", "T": "500", "HOST": "fe", "AIPERF_X": "1"})
+    calls = parity_shell.run_recorded(script, {"MODEL": "org/m", "T": "500", "HOST": "fe", "AIPERF_X": "1"})
     argvs = [c[0] for c in calls]
     assert argvs[0] == ["ulimit", "-n", "600000"]
     assert argvs[1] == ["pip", "install", "aiperf==0.10.0"]
@@ -93,19 +93,19 @@ tmux send-keys -t b "aiperf profile --url http://${HOST}:8000 --goodput \\"a:1 b
 
 
 def test_normalisation_is_only_what_is_equivalent():
-    a = parity.aiperf_flags(["aiperf", "profile", "-m", "x/y", "--tokenizer", "x/y", "--ui", "dashboard",
-                             "--profile-export-level", "records", "--extra-inputs", "b:1", "--extra-inputs", "a:2",
-                             "--concurrency", "8", "--warmup-concurrency", "8", "--artifact-dir", "/tmp/a"])
+    a = parity_load.aiperf_flags(["aiperf", "profile", "-m", "x/y", "--tokenizer", "x/y", "--ui", "dashboard",
+                                  "--profile-export-level", "records", "--extra-inputs", "b:1", "--extra-inputs", "a:2",
+                                  "--concurrency", "8", "--warmup-concurrency", "8", "--artifact-dir", "/tmp/a"])
     assert a == {"--model": "x/y", "--extra-inputs": ["a:2", "b:1"], "--concurrency": "8"}
-    b = parity.aiperf_flags(["aiperf", "profile", "--model", "x/y", "--export-level", "raw", "--warmup-concurrency", "1",
-                             "--concurrency", "8"])
+    b = parity_load.aiperf_flags(["aiperf", "profile", "--model", "x/y", "--export-level", "raw",
+                                  "--warmup-concurrency", "1", "--concurrency", "8"])
     assert b["--export-level"] == "raw" and b["--warmup-concurrency"] == "1"  # not the defaults: kept
-    assert parity.canonical_argv(["python3", "-m", "dynamo.frontend", "--router-mode", "round-robin", "--b", "1",
-                                  "--a"]) == ["python3", "-m", "dynamo.frontend", "--a", "--b", "1"]
+    assert parity_shell.canonical_argv(["python3", "-m", "dynamo.frontend", "--router-mode", "round-robin", "--b", "1",
+                                        "--a"]) == ["python3", "-m", "dynamo.frontend", "--a", "--b", "1"]
     repeated = ["vllm", "serve", "--x", "2", "--y", "--x", "1"]
-    assert parity.canonical_argv(repeated) == repeated  # a repeated flag: order may matter, kept
-    argv, limits = parity.effective_exec(["/bin/sh", "-c", 'ulimit -l unlimited && exec "$@"', "sh", "vllm", "serve",
-                                          "--n", "$(N)"], {"N": "3"})
+    assert parity_shell.canonical_argv(repeated) == repeated  # a repeated flag: order may matter, kept
+    argv, limits = parity_shell.effective_exec(["/bin/sh", "-c", 'ulimit -l unlimited && exec "$@"', "sh", "vllm",
+                                                "serve", "--n", "$(N)"], {"N": "3"})
     assert argv == ["vllm", "serve", "--n", "3"] and limits == {"-l": ["unlimited"]}
 
 
@@ -132,14 +132,14 @@ def test_same_node_without_a_pinned_host_keeps_the_pods_together(monkeypatch):
 
 def test_upstream_root_default_and_override(monkeypatch, tmp_path):
     monkeypatch.delenv(parity.UPSTREAM_ENV, raising=False)
-    assert parity.upstream_root() == Path(parity.REPO_ROOT).parent / "shared" / "reference" / "upstream"
+    assert parity.upstream_root() == Path(REPO_ROOT).parent / "shared" / "reference" / "upstream"
     monkeypatch.setenv(parity.UPSTREAM_ENV, str(tmp_path))
     assert parity.upstream_root() == tmp_path
     assert os.environ[parity.UPSTREAM_ENV] == str(tmp_path)
 
 
 def test_docs_list_every_declared_deviation():
-    text = (Path(parity.REPO_ROOT) / "docs" / "KUBERNETES.md").read_text()
+    text = (Path(REPO_ROOT) / "docs" / "KUBERNETES.md").read_text()
     for sid, sf in SPECS.items():
         section = text.split(f"`{sid}` (spec `parity.deviations`)")[1].split("\n`")[0]
         for dev in sf.latest.spec.parity.deviations:

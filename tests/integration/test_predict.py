@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from featurebench.analysis import compare, predict
+from featurebench.analysis import compare, metrics, predict
 from featurebench.spec import load_spec
 
 
@@ -25,7 +25,7 @@ def test_real_offline_replay_with_aic_timing_matches_its_own_summary():
     assert out["engine_args"]["prefill"]["num_gpu_blocks"] > 1000  # H200 KV capacity from AIC's memory model
     table = predict.requests_table(out["requests"], resolved.spec.goodput)
     assert table.num_rows == out["summary"]["completed_requests"] == sum(1 for _ in open(trace))
-    ours = compare.trial_metrics(table, gpus=16)
+    ours = metrics.trial_metrics(table, gpus=16)
     assert ours[("ttft", "mean")] == pytest.approx(out["summary"]["mean_ttft_ms"], rel=1e-6)
     # percentiles: ours interpolate linearly like AIPerf; the replay's summary picks a sample (a few % apart at
     # the local trace's 27 requests)
@@ -39,7 +39,7 @@ def test_predict_json_has_compares_shape():
     prediction = predict.predict(resolved, log=lambda m: None)
     doc = json.loads(json.dumps(prediction.to_json()))
     assert {tuple(sorted(r)) for r in doc["arms"]} == {tuple(sorted(predict.PREDICTION_COLUMNS))}
-    names = {compare.metric_name(r["metric"], r["stat"]) for r in doc["arms"]}
+    names = {metrics.metric_name(r["metric"], r["stat"]) for r in doc["arms"]}
     assert {"ttft_p50", "itl_mean", "output_tps_per_gpu", "goodput_rps"} <= names
     assert doc["comparison"] and set(doc["comparison"][0]) == set(compare.COLUMNS)
     assert "simulated H200" in doc["timing"] and "PREDICTION" in predict.format_text(prediction)

@@ -14,10 +14,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featurebench.airflow.tasks import FORM_FIELDS, IMAGE_TAG, validate_params
 from featurebench.errors import IngestError, ParamError, SpecError
 from featurebench.results.records import ingest_records
-from featurebench.spec import BENCHMARKS_DIR, LOAD_POINT, SpecFile, load_spec
+from featurebench.spec import BENCHMARKS_DIR, IMAGE_TAG, LOAD_POINT, SpecFile, load_spec
+from featurebench.spec.params import FORM_FIELDS, validate_params
 
 BOUNDED = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BENCH = "qwen3-32b-kv-routing"

@@ -20,8 +20,9 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from featurebench.airflow import tasks
 from featurebench.airflow.operators import RunLoadOperator, WaitArmReadyOperator
 from featurebench.airflow.report_link import ReportOperator
-from featurebench.recipes.pools import airflow_pool
-from featurebench.spec import LOAD_POINT, MAX_TRIALS, REPLAY_POINT, BenchmarkSpec, SpecError, SpecFile, load_all
+from featurebench.recipes.pools import arm_slots
+from featurebench.spec import BenchmarkSpec, SpecError, SpecFile, load_all
+from featurebench.spec.params import form_schema
 
 DEFAULT_ARGS = {"owner": "featurebench", "retries": 1, "retry_delay": dt.timedelta(seconds=15)}
 
@@ -33,60 +34,23 @@ def results_asset(benchmark: str) -> Asset:
     return Asset(name=f"featurebench-results-{benchmark}", uri=f"x-featurebench://results/{benchmark}")
 
 
-def gpu_pool(spec: BenchmarkSpec) -> str:
-    """Airflow pool of the spec's own GPU type, sized in GPUs (include/recipes/pools.yaml). A run triggered with
-    another GPU type takes its slots from that type's pool: featurebench.airflow.policy moves its task instances."""
-    return airflow_pool(spec)
-
-
 def trigger_params(spec: BenchmarkSpec, default_platform: str) -> dict[str, Param]:
-    """The trigger form. Values are validated again by resolve_config before they reach anything."""
-    arm_names = [a.name for a in spec.arms]
-    point_hint = "replay" if spec.load.mode == "fixed_schedule" else "c8, c16, ..."
-    # Both platforms replay a trace on its schedule: concurrency points make no sense, say so in the form.
-    replay_only = spec.load.mode == spec.local.load.mode == "fixed_schedule"
-    point_pattern = REPLAY_POINT if replay_only else LOAD_POINT.pattern
-    return {
-        "platform": Param(
-            default_platform, type="string", enum=["local", "kubernetes"], title="Platform",
-            description="local: Dynamo mocker + AIPerf on this machine (simulation). kubernetes: the GPU pool.",
-        ),
-        "gpu_type": Param(
-            spec.hardware.gpu, type="string", enum=spec.hardware.gpu_types, title="GPU type",
-            description="Hardware the arms are deployed on (kubernetes only; local runs simulate it).",
-        ),
-        "arms": Param(
-            arm_names, type="array", items={"type": "string", "enum": arm_names}, examples=arm_names,
-            minItems=2, uniqueItems=True, contains={"const": spec.control.name}, title="Arms to run",
-            description=f"The control ({spec.control.name}) and at least one treatment.", section="What to run",
-        ),
-        "load_points": Param(
-            [], type="array", items={"type": "string", "pattern": point_pattern}, uniqueItems=True, title="Load points",
-            section="What to run",
-            description=f"Empty: the spec's. 'replay' replays the trace on its schedule; 'cN' runs concurrency N "
-            f"(this benchmark: {point_hint}).",
-        ),
-        "trials": Param(
-            None, type=["null", "integer"], minimum=1, maximum=MAX_TRIALS, title="Trials", section="What to run",
-            description=f"Repetitions per load point (empty: the spec's, {spec.trials} on kubernetes and "
-            f"{spec.local.trials} locally). Intervals need 2 or more.",
-        ),
-        "image_tag": Param(
-            None, type=["null", "string"], pattern=tasks.IMAGE_TAG.pattern, title="Image tag override",
-            description="Empty: the tag of the spec version in force on the run's date (letters, digits, . _ -).",
-            section="Configuration",
-        ),
-        "dry_run": Param(
-            False, type="boolean", title="Dry run",
-            description="Only resolve the configuration and render + validate every manifest; deploy nothing.",
-        ),
-    }
+    """The trigger form: the JSON Schema of the spec's typed form (featurebench.spec.params), which resolve_config
+    validates again before any value reaches anything."""
+    params = {}
+    for name, schema in form_schema(spec, default_platform).items():
+        schema = dict(schema)
+        params[name] = Param(schema.pop("default"), description=schema.pop("description"), **schema)
+    return params
 
 
 def _arm_group(spec: BenchmarkSpec, arm_name: str, run) -> tuple[object, object, object]:
     """Returns the arm's (first task, load tasks, teardown)."""
     arm = spec.arm(arm_name)
-    pool = {"pool": gpu_pool(spec), "pool_slots": arm.gpus}
+    # The Airflow pool of the spec's own GPU type, one slot per GPU (include/recipes/pools.yaml). A run triggered
+    # with another GPU type takes its slots from that type's pool: featurebench.airflow.policy moves its tasks.
+    airflow_pool, slots = arm_slots(spec, arm=arm_name)
+    pool = {"pool": airflow_pool, "pool_slots": slots}
     with TaskGroup(group_id=f"arm_{arm_name.replace('-', '_')}", tooltip=arm.description):
 
         @setup_task

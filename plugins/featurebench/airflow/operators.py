@@ -1,28 +1,24 @@
-"""The DAG's operators for the waits that may defer: wait_ready and run_load. Each asks the run's platform; on
-Kubernetes they defer to the platform's triggers, so a starting deployment or a load Job of hours holds no
-worker slot."""
+"""The DAG's operators for the waits that may defer: wait_ready and run_load. Each asks the run's platform: a
+DeferringPlatform (platforms.base; Kubernetes) hands the wait to its trigger, so a starting deployment or a load
+Job of hours holds no worker slot; any other platform waits inside the task (tasks.wait_ready, tasks.run_load)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from featurebench.airflow import tasks
+from featurebench.platforms import get_platform
+from featurebench.platforms.base import DeferringPlatform
 from featurebench.run import RunContext
 
 
-def _kubernetes():
-    """The Kubernetes platform, imported when a task runs (the DAG files never load the Kubernetes client)."""
-    from featurebench.platforms import kubernetes
-
-    return kubernetes.KubernetesPlatform()
-
-
 class WaitArmReadyOperator(BaseOperator):
-    """The DAG's wait_ready: on the kubernetes platform it defers to ArmReadyTrigger (no worker slot while the
-    deployment starts), then probes /v1/models in the cluster; on any other platform it waits synchronously
-    (featurebench.airflow.tasks.wait_ready). `run` and `endpoint` are templated: pass the XComArgs."""
+    """The DAG's wait_ready: deferred to the platform's trigger where it has one, then finished by the platform
+    (on Kubernetes: a probe of /v1/models in the cluster). `run` and `endpoint` are templated: pass the
+    XComArgs."""
 
     template_fields = ("run", "endpoint")
 
@@ -32,20 +28,22 @@ class WaitArmReadyOperator(BaseOperator):
 
     def execute(self, context):
         run = RunContext.from_dict(self.run)
-        if run.platform != "kubernetes":
+        platform = get_platform(run.platform)
+        if not isinstance(platform, DeferringPlatform):
             return tasks.wait_ready(self.run, self.arm, self.endpoint)
-        trigger = _kubernetes().ready_trigger(run, self.arm, self.endpoint)
-        self.defer(trigger=trigger, method_name="execute_complete")
+        wait = platform.begin_ready(run, self.arm, self.endpoint)
+        self.defer(trigger=wait.trigger, method_name="execute_complete", kwargs=wait.kwargs)
 
-    def execute_complete(self, context, event: dict) -> dict:
-        return _kubernetes().finish_ready(RunContext.from_dict(self.run), self.arm, self.endpoint, event)
+    def execute_complete(self, context, event: dict, **kwargs) -> dict:
+        run = RunContext.from_dict(self.run)
+        return get_platform(run.platform).finish_ready(run, self.arm, self.endpoint, event, **kwargs)
 
 
 class RunLoadOperator(BaseOperator):
-    """The DAG's run_load, one (point, trial) `job` per mapped instance. On the kubernetes platform it starts
-    the load Job (or reattaches, per KubernetesPlatform.begin_load) and defers to LoadJobTrigger, so a trial of
-    up to hours holds no worker slot; when the trigger fires it downloads the artifacts and ingests them
-    (tasks.ingest_load). On any other platform it runs synchronously (tasks.run_load).
+    """The DAG's run_load, one (point, trial) `job` per mapped instance. Where the platform defers, it starts the
+    load (or reattaches, per DeferringPlatform.begin_load) and defers to its trigger, so a trial of up to hours
+    holds no worker slot; when the trigger fires the platform collects the artifacts and they are ingested
+    (tasks.ingest_load). Elsewhere it runs synchronously (tasks.run_load).
     `run`, `endpoint` and `job` are templated: pass the XComArgs; `job` is what .expand() maps over."""
 
     template_fields = ("run", "endpoint", "job")
@@ -56,21 +54,16 @@ class RunLoadOperator(BaseOperator):
 
     def execute(self, context):
         run = RunContext.from_dict(self.run)
-        if run.platform != "kubernetes":
+        platform = get_platform(run.platform)
+        if not isinstance(platform, DeferringPlatform):
             return tasks.run_load(self.run, self.arm, self.endpoint, self.job)
-        p = _kubernetes()
-        point, trial = self.job["point"], self.job["trial"]
-        artifacts, started = p.begin_load(run, tasks.resolved_for(run), self.arm, point, trial)
-        if artifacts is not None:  # finished in an earlier attempt with complete artifacts
-            return tasks.ingest_load(self.run, self.arm, self.job, artifacts)
-        self.defer(trigger=p.load_trigger(run.namespace, started), method_name="execute_complete",
-                   kwargs={"job_name": started["job"], "timeout_s": started["timeout_s"]})
+        started = platform.begin_load(run, tasks.resolved_for(run), self.arm, self.job["point"], self.job["trial"])
+        if isinstance(started, Path):  # finished in an earlier attempt with complete artifacts
+            return tasks.ingest_load(self.run, self.arm, self.job, started)
+        self.defer(trigger=started.trigger, method_name="execute_complete", kwargs=started.kwargs)
 
-    def execute_complete(self, context, event: dict, job_name: str, timeout_s: float) -> dict:
+    def execute_complete(self, context, event: dict, **kwargs) -> dict:
         run = RunContext.from_dict(self.run)
-        p = _kubernetes()
-        if event.get("status") != "complete":
-            raise p.job_error(run.namespace, job_name, event, timeout_s)
-        artifacts = p.collect_load(run, self.arm, self.job["point"], self.job["trial"])
+        artifacts = get_platform(run.platform).finish_load(run, self.arm, self.job["point"], self.job["trial"],
+                                                           event, **kwargs)
         return tasks.ingest_load(self.run, self.arm, self.job, artifacts)
-

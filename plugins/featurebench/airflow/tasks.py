@@ -10,95 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 
-from featurebench.errors import ParamError
 from featurebench.layout import safe_run_id
 from featurebench.run import RunContext
 from featurebench.settings import results_root
-from featurebench.spec import LOAD_POINT, MAX_TRIALS, ResolvedSpec, SpecError, load_spec
+from featurebench.spec import ResolvedSpec, SpecError, load_spec
+from featurebench.spec.params import validate_params
 
 log = logging.getLogger(__name__)
-
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # fullmatch: `$` lets a trailing newline by
-FORM_FIELDS = ("platform", "gpu_type", "arms", "load_points", "trials", "image_tag", "dry_run")
 
 
 def _run_date(logical_date: dt.datetime | None, run_after: dt.datetime | None) -> dt.date:
     # Manual runs in Airflow 3 may have no logical date; they then use the time they were queued for.
     when = logical_date or run_after or dt.datetime.now(dt.UTC)
     return when.date()
-
-
-def validate_params(resolved: ResolvedSpec, params: dict) -> dict:
-    """Check trigger-form values against the spec; return them normalised. Errors say what and why."""
-    spec = resolved.spec
-    problems: list[str] = []
-    if not isinstance(params, dict):
-        raise ParamError(f"{spec.id}: trigger parameters must be a JSON object, not {type(params).__name__}")
-
-    # A typo in a trigger conf ({"trail": 3}) would otherwise be ignored silently.
-    unknown_keys = sorted(set(params) - set(FORM_FIELDS))
-    if unknown_keys:
-        problems.append(f"unknown parameter(s) {unknown_keys}: the form has {list(FORM_FIELDS)}")
-
-    platform = params.get("platform") or "local"
-    if platform not in ("local", "kubernetes"):
-        problems.append(f"platform {platform!r}: choose local or kubernetes")
-
-    gpu_type = params.get("gpu_type") or spec.hardware.gpu
-    if gpu_type not in spec.hardware.gpu_types:
-        problems.append(f"gpu_type {gpu_type!r}: this benchmark runs on {spec.hardware.gpu_types}")
-
-    arm_names = [a.name for a in spec.arms]
-    arms = params.get("arms") or arm_names
-    if not isinstance(arms, list):
-        problems.append(f"arms {arms!r}: a list of arm names, from {arm_names}")
-        arms = arm_names
-    unknown = [a for a in arms if a not in arm_names]
-    if unknown:
-        problems.append(f"arms {unknown}: unknown; this benchmark has {arm_names}")
-    if spec.control.name not in arms:
-        problems.append(f"arms must include the control arm {spec.control.name!r}")
-    if not any(spec.arm(a).role == "treatment" for a in arms if a in arm_names):
-        problems.append("arms must include at least one treatment arm")
-    arms = [a for a in arm_names if a in arms]  # spec order, no duplicates
-
-    points = params.get("load_points") or []
-    if not isinstance(points, list):
-        problems.append(f"load_points {points!r}: a list such as ['replay'] or ['c8', 'c16']")
-        points = []
-    for p in points:
-        if not isinstance(p, str) or not LOAD_POINT.fullmatch(p):
-            problems.append(f"load point {p!r}: use 'replay', 'replay-x<K>' (speed-up K > 0) or 'c<N>' (concurrency N)")
-    if len(set(map(repr, points))) != len(points):
-        problems.append(f"load points repeat: {points} (a repeated point would overwrite the other's results)")
-    load_mode = spec.load_section(platform)[1].mode
-    if points and load_mode == "fixed_schedule" and any(p.startswith("c") for p in points if isinstance(p, str)):
-        problems.append("this benchmark replays a trace on a fixed schedule: load points must be 'replay'")
-
-    trials = params.get("trials")
-    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS):
-        problems.append(f"trials {trials!r}: a whole number from 1 to {MAX_TRIALS}")
-
-    image_tag = params.get("image_tag")
-    if image_tag not in (None, "") and (not isinstance(image_tag, str) or not IMAGE_TAG.fullmatch(image_tag)):
-        problems.append(f"image_tag {image_tag!r}: letters, digits, '.', '_' and '-' only (max 128)")
-
-    if not isinstance(params.get("dry_run", False), bool):
-        problems.append(f"dry_run {params['dry_run']!r}: true or false")
-
-    if problems:
-        raise ParamError(f"{spec.id}: invalid trigger parameters:\n  - " + "\n  - ".join(problems))
-    return {
-        "platform": platform,
-        "gpu_type": gpu_type,
-        "arms": arms,
-        "load_points": points,
-        "trials": trials,
-        "image_tag": image_tag or None,
-        "dry_run": bool(params.get("dry_run", False)),
-    }
 
 
 def resolve_config(
@@ -116,7 +41,7 @@ def resolve_config(
     p = validate_params(resolved, params)
     spec = resolved.spec
     local = p["platform"] == "local"
-    trials = p["trials"] or (spec.local.trials if local else spec.trials)
+    trials = p["trials"] or spec.default_trials(p["platform"])
     points = {
         a: (p["load_points"] or spec.load_points(spec.arm(a), platform=p["platform"])) for a in p["arms"]
     }
@@ -284,7 +209,7 @@ def report(run_dict: dict) -> dict:
 
 def headline(result, resolved: ResolvedSpec, run: RunContext) -> str:
     """The primary metrics of each treatment vs the control, one line each."""
-    from featurebench.analysis.compare import metric_name
+    from featurebench.analysis.metrics import metric_name
 
     spec = resolved.spec
     lines = [

@@ -1,8 +1,7 @@
 """A/B comparison: canonical per-request tables of every arm -> a table of deltas, intervals and verdicts.
 
-Every trial is first reduced to one number per metric (`trial_metrics`, the same numbers AIPerf prints for that
-trial); the statistics (featurebench.analysis.stats) then work on those per-trial numbers, so a million-request trial costs
-one pass of percentile selection, never a resampling of its rows.
+The metrics and their per-trial reduction are in featurebench.analysis.metrics, the load-generator health check
+in .health, the Pareto frontiers in .pareto; this module puts them together into one ComparisonResult.
 """
 
 from __future__ import annotations
@@ -16,30 +15,19 @@ from typing import Any
 import numpy as np
 
 from featurebench.analysis import stats
+from featurebench.analysis.health import FAILED_REQUEST_THRESHOLD, trial_health
+from featurebench.analysis.metrics import (
+    METRICS,
+    as_arrow,
+    column_array,
+    metric_name,
+    point_order,
+    slice_metrics,
+    trial_metrics,
+)
+from featurebench.analysis.pareto import pareto_tables
 from featurebench.errors import ComparisonInputError
 
-# (metric, stats, unit, better) in report order. Metric keys match spec `comparison.primary_metrics`
-# ("ttft_p50" = metric ttft, stat p50; single-valued metrics use stat "value" and are named by the metric alone).
-LATENCY_STATS = ("mean", "p50", "p90", "p99")
-METRICS: list[tuple[str, tuple[str, ...], str, str]] = [
-    ("ttft", LATENCY_STATS, "ms", "lower"),
-    ("itl", LATENCY_STATS, "ms", "lower"),  # per-request average inter-token latency
-    ("inter_chunk_latency", LATENCY_STATS, "ms", "lower"),  # every chunk gap, pooled
-    ("request_latency", LATENCY_STATS, "ms", "lower"),
-    ("output_tps", ("value",), "tokens/s", "higher"),
-    ("request_rps", ("value",), "requests/s", "higher"),
-    ("goodput_rps", ("value",), "requests/s", "higher"),
-    ("output_tps_per_gpu", ("value",), "tokens/s/GPU", "higher"),
-    ("output_tps_per_user", ("mean",), "tokens/s/user", "higher"),
-]
-
-# Load-generator health (MLPerf-style VALID/INVALID). A client that releases requests late changes the load the
-# server saw, so the trial measures the client, not the server.
-MAX_CLIENT_LAG_P99_MS = 50.0  # credit_to_start p99; AIPerf measured 8 ms healthy, 126 ms near its limit
-MAX_RATE_SHORTFALL_PCT = 5.0  # achieved start rate below the issued (or requested) rate
-FAILED_REQUEST_THRESHOLD = 0.05  # default of spec comparison.failed_request_threshold (AIPerf's ratio convention)
-MIN_SLICE_REQUESTS = 30  # one trial per arm: time slices need this many requests each
-N_SLICES = 5
 PLOT_SAMPLE = 20_000  # requests kept per arm and point for the distribution plots
 
 COLUMNS = [
@@ -50,84 +38,6 @@ COLUMNS = [
 # mean of the per-trial statistics (several trials). The interval may come from time slices; the values never do.
 AGGREGATE_TRIAL = "trial statistic"
 AGGREGATE_MEAN = "mean of trial statistics"
-
-
-def metric_name(metric: str, stat: str) -> str:
-    return metric if stat == "value" else f"{metric}_{stat}"
-
-
-# ------------------------------------------------------------------------------------------- per trial
-
-
-def _to_arrow(table):
-    import pyarrow as pa
-
-    if isinstance(table, pa.Table):
-        return table
-    return pa.Table.from_pandas(table, preserve_index=False)
-
-
-def _np(table, column: str, dtype=float) -> np.ndarray:
-    col = table.column(column)
-    return col.to_numpy(zero_copy_only=False).astype(dtype, copy=False) if col.null_count == 0 else np.asarray(
-        col.to_pandas(), dtype=dtype
-    )
-
-
-# (metric, stat) -> key of featurebench.results.summary.summarize_trial
-_SUMMARY_KEYS = {
-    **{(m, st): f"{prefix}_{st}" for m, prefix in (("ttft", "ttft_ms"), ("itl", "itl_ms"),
-                                                    ("inter_chunk_latency", "icl_ms"),
-                                                    ("request_latency", "request_latency_ms"))
-       for st in LATENCY_STATS},
-    ("output_tps", "value"): "output_token_throughput_tps",
-    ("request_rps", "value"): "request_throughput_rps",
-    ("goodput_rps", "value"): "goodput_rps",
-    ("output_tps_per_gpu", "value"): "output_tps_per_gpu",
-    ("output_tps_per_user", "mean"): "output_tps_per_user_mean",
-}
-
-
-def trial_metrics(table, gpus: int = 1) -> dict[tuple[str, str], float]:
-    """One trial (canonical per-request table) -> {(metric, stat): value}, via results.summarize_trial, so the
-    numbers compared are the ones ingestion checks against AIPerf's own summary."""
-    from featurebench.results.summary import summarize_trial
-
-    table = _to_arrow(table)
-    summary = summarize_trial(table, gpus=gpus)
-    return {key: np.nan if summary.get(name) is None else float(summary[name]) for key, name in _SUMMARY_KEYS.items()}
-
-
-def trial_health(table, requested_rps: float | None = None,
-                 failed_request_threshold: float = FAILED_REQUEST_THRESHOLD) -> tuple[bool, list[str]]:
-    """VALID/INVALID for one trial, with the reasons it failed.
-
-    INVALID when the client released requests late (credit_to_start p99 above MAX_CLIENT_LAG_P99_MS) or when the
-    achieved start rate fell more than MAX_RATE_SHORTFALL_PCT short of the requested rate (or, without one, of the
-    rate at which the scheduler issued credits): either way the server saw less load than the point claims. Also
-    INVALID when more than `failed_request_threshold` of the requests failed (requests AIPerf itself cancelled at
-    the end of a timed run do not count): the survivors of a crashed engine are not its latency.
-    """
-    table = _to_arrow(table)
-    reasons = []
-    failed = int(np.count_nonzero(~_np(table, "ok", bool) & ~_np(table, "cancelled", bool)))
-    if table.num_rows and failed / table.num_rows > failed_request_threshold:
-        reasons.append(f"errors: {failed} of {table.num_rows} requests failed "
-                       f"({failed / table.num_rows:.0%} > {failed_request_threshold:.0%})")
-    lag = np.maximum(_np(table, "credit_to_start_ms"), 0.0)
-    lag = lag[~np.isnan(lag)]
-    if len(lag) and (p99 := float(np.percentile(lag, 99))) > MAX_CLIENT_LAG_P99_MS:
-        reasons.append(f"client lag: credit_to_start p99 {p99:.0f} ms > {MAX_CLIENT_LAG_P99_MS:g} ms")
-    start = _np(table, "request_start_ns", np.int64)
-    credit = _np(table, "credit_issued_ns", np.int64)
-    # rates need only the first and last timestamps: min/max, not a sort of a million rows
-    if len(start) >= 10 and start.max() > start.min():
-        achieved = (len(start) - 1) / ((start.max() - start.min()) / 1e9)
-        span = credit.max() - credit.min()
-        target = requested_rps or ((len(credit) - 1) / (span / 1e9) if span > 0 else None)
-        if target and achieved < target * (1 - MAX_RATE_SHORTFALL_PCT / 100):
-            reasons.append(f"rate: achieved {achieved:.2f} req/s < requested {target:.2f} req/s")
-    return not reasons, reasons
 
 
 # -------------------------------------------------------------------------------------------- result
@@ -168,21 +78,6 @@ class ComparisonResult:
         return rows.to_dict(orient="records")
 
 
-def _point_order(point: str) -> tuple:
-    m = re.fullmatch(r"c(\d+)", point)
-    return (0, int(m.group(1)), "") if m else (1, 0, point)
-
-
-def _slices(table, gpus: int) -> list[dict]:
-    """N_SLICES equal time windows of one trial as pseudo-replicates ([] if a window is too small)."""
-    table = _to_arrow(table)
-    slices = stats.time_slices(_np(table, "request_start_ns", np.int64), N_SLICES)
-    parts = [table.filter(slices == k) for k in range(N_SLICES)]
-    if any(p.num_rows < MIN_SLICE_REQUESTS for p in parts):
-        return []
-    return [trial_metrics(p, gpus) for p in parts]
-
-
 OPERATING_POINT = "own"  # the point label when each arm is compared at its own load point
 
 
@@ -217,20 +112,20 @@ def compare_arms(
     treatments = [a for a in arms if a != control]
     if not treatments:
         raise ComparisonInputError(f"only the control arm {control!r} has results: nothing to compare it with")
-    points_of = {a: sorted({p for arm, p, _ in tables if arm == a}, key=_point_order) for a in arms}
+    points_of = {a: sorted({p for arm, p, _ in tables if arm == a}, key=point_order) for a in arms}
     for t in treatments:
         if not set(points_of[t]) & set(points_of[control]):
             raise ComparisonInputError(f"arm {t!r} ran load points {points_of[t]}, the control {control!r} ran "
                                        f"{points_of[control]}: no load point to compare at")
     # corrupt latencies (negative, infinite, NaN) count as errors here too, whoever wrote the table
-    tables = {k: mark_corrupt(_to_arrow(t))[0] for k, t in tables.items()}
+    tables = {k: mark_corrupt(as_arrow(t))[0] for k, t in tables.items()}
     by_cell: dict[tuple[str, str], list] = {}
     validity, distributions = [], {}
     rng = np.random.default_rng(0)
     for (arm, point, trial), table in sorted(tables.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
-        table = _to_arrow(table)
+        table = as_arrow(table)
         valid, reasons = trial_health(table, (requested_rps or {}).get(point), failed_request_threshold)
-        errors = int(table.num_rows - np.count_nonzero(_np(table, "ok", bool)))
+        errors = int(table.num_rows - np.count_nonzero(column_array(table, "ok", bool)))
         validity.append(dict(arm=arm, point=point, trial=trial, valid=valid, reasons="; ".join(reasons),
                              requests=table.num_rows, errors=errors))
         if valid:
@@ -241,7 +136,7 @@ def compare_arms(
         for (arm, point), ts in by_cell.items():
             dist = {}
             for column in ("ttft_ms", "itl_ms"):
-                values = np.concatenate([_np(t, column) for t in ts])
+                values = np.concatenate([column_array(t, column) for t in ts])
                 values = values[~np.isnan(values)]
                 if len(values) > PLOT_SAMPLE:
                     values = rng.choice(values, PLOT_SAMPLE, replace=False)
@@ -254,7 +149,7 @@ def compare_arms(
     keys = [(m, s, unit, better) for m, stat_list, unit, better in METRICS for s in stat_list]
     rows = []
     ran = {(arm, point) for arm, point, _ in tables}
-    points = sorted({point for _, point in ran}, key=_point_order)
+    points = sorted({point for _, point in ran}, key=point_order)
     for treatment in treatments:
         for point in points:
             if (control, point) not in ran or (treatment, point) not in ran:
@@ -267,8 +162,8 @@ def compare_arms(
             elif n_trials >= 2:
                 method = "trials"
             else:  # one trial: time slices of it stand in for trials, if it is long enough
-                c_slices = _slices(by_cell[(control, point)][0], gpus.get(control, 1))
-                t_slices = _slices(by_cell[(treatment, point)][0], gpus.get(treatment, 1))
+                c_slices = slice_metrics(by_cell[(control, point)][0], gpus.get(control, 1))
+                t_slices = slice_metrics(by_cell[(treatment, point)][0], gpus.get(treatment, 1))
                 method = "time-slices" if c_slices and t_slices else "none"
                 if method == "time-slices":
                     c_reps, t_reps = c_slices, t_slices
@@ -288,7 +183,7 @@ def compare_arms(
                     aggregate=aggregate, primary=metric_name(m, s) in primary or m in primary,
                 ))
     table = pd.DataFrame(rows, columns=COLUMNS)
-    pareto, frontier = _pareto(per_trial, control, treatments)
+    pareto, frontier = pareto_tables(per_trial, control, treatments)
     return ComparisonResult(
         table=table, pareto=pareto, frontier=frontier, validity=validity_df, control=control,
         treatments=treatments, threshold_pct=threshold_pct, confidence=confidence, distributions=distributions,
@@ -302,60 +197,6 @@ def _values(reps: list[dict], keys) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (invalid points) stay NaN
         return np.nanmean(values, axis=1)
-
-
-# ---------------------------------------------------------------------------------------------- Pareto
-
-
-def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """True for points no other point beats on both axes (both higher-is-better)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ge = (x[None, :] >= x[:, None]) & (y[None, :] >= y[:, None])
-    gt = (x[None, :] > x[:, None]) | (y[None, :] > y[:, None])
-    return ~np.any(ge & gt, axis=1)
-
-
-def frontier_dominates(ax, ay, bx, by) -> bool:
-    """Frontier A dominates frontier B: every point of B is matched or beaten on both axes by a point of A,
-    and at least one is strictly beaten."""
-    ax, ay, bx, by = (np.asarray(v, float) for v in (ax, ay, bx, by))
-    if len(ax) == 0 or len(bx) == 0:
-        return False
-    ge = (ax[:, None] >= bx[None, :]) & (ay[:, None] >= by[None, :])
-    gt = ge & ((ax[:, None] > bx[None, :]) | (ay[:, None] > by[None, :]))
-    return bool(np.all(ge.any(axis=0)) and np.any(gt))
-
-
-def _pareto(per_arm, control, treatments):
-    import pandas as pd
-
-    rows = []
-    for (arm, point), reps in per_arm.items():
-        if reps:
-            rows.append(dict(
-                arm=arm, point=point,
-                output_tps_per_user=float(np.nanmean([r[("output_tps_per_user", "mean")] for r in reps])),
-                output_tps_per_gpu=float(np.nanmean([r[("output_tps_per_gpu", "value")] for r in reps])),
-            ))
-    pareto = pd.DataFrame(rows, columns=["arm", "point", "output_tps_per_user", "output_tps_per_gpu"])
-    pareto["on_frontier"] = False
-    for _arm, group in pareto.groupby("arm"):
-        pareto.loc[group.index, "on_frontier"] = pareto_mask(group.output_tps_per_user, group.output_tps_per_gpu)
-    pareto = pareto.sort_values(["arm", "point"], key=lambda s: s.map(_point_order) if s.name == "point" else s)
-    front = pareto[pareto.on_frontier]
-    c = front[front.arm == control]
-    out = []
-    for treatment in treatments:
-        t = front[front.arm == treatment]
-        out.append(dict(
-            treatment=treatment,
-            treatment_dominates=frontier_dominates(t.output_tps_per_user, t.output_tps_per_gpu,
-                                                   c.output_tps_per_user, c.output_tps_per_gpu),
-            control_dominates=frontier_dominates(c.output_tps_per_user, c.output_tps_per_gpu,
-                                                 t.output_tps_per_user, t.output_tps_per_gpu),
-        ))
-    return pareto.reset_index(drop=True), pd.DataFrame(out, columns=["treatment", "treatment_dominates",
-                                                                      "control_dominates"])
 
 
 # ------------------------------------------------------------------------------------------ from a store

@@ -202,7 +202,7 @@ def requests_table(records: list[dict], goodput) -> Any:
 def predict(resolved, arms: list[str] | None = None, log=print) -> Prediction:
     import pandas as pd
 
-    from featurebench.analysis import compare
+    from featurebench.analysis import compare, metrics
     from featurebench.traces import ensure_trace
 
     spec = resolved.spec
@@ -243,8 +243,8 @@ def predict(resolved, arms: list[str] | None = None, log=print) -> Prediction:
         wall[f"{name}/{point}"] = out["wall_s"]
     rows = []
     for (arm, point, _), table in tables.items():
-        for (metric, stat), value in compare.trial_metrics(table, gpus=spec.arm(arm).gpus).items():
-            unit = next(u for m, _, u, _ in compare.METRICS if m == metric)
+        for (metric, stat), value in metrics.trial_metrics(table, gpus=spec.arm(arm).gpus).items():
+            unit = next(u for m, _, u, _ in metrics.METRICS if m == metric)
             rows.append(dict(arm=arm, point=point, metric=metric, stat=stat, unit=unit, value=value))
     result, why = None, None
     if spec.control.name in {a for a, _, _ in tables} and len({a for a, _, _ in tables}) > 1:
@@ -297,7 +297,7 @@ def format_text(p: Prediction) -> str:
 
 
 def compare_name(metric: str, stat: str) -> str:
-    from featurebench.analysis.compare import metric_name
+    from featurebench.analysis.metrics import metric_name
 
     return metric_name(metric, stat)
 

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from featurebench.analysis.compare import FAILED_REQUEST_THRESHOLD, compare_arms, compare_run
+from featurebench.analysis.compare import compare_arms, compare_run
+from featurebench.analysis.health import FAILED_REQUEST_THRESHOLD
 from featurebench.errors import SpecError
 from featurebench.reporting.arm_setup import describe
 from featurebench.reporting.report import metrics_markdown, render_report, simulated_from

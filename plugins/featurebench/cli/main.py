@@ -109,8 +109,8 @@ def run_conf(args: argparse.Namespace) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from featurebench.airflow.tasks import validate_params
     from featurebench.errors import ParamError
+    from featurebench.spec.params import validate_params
 
     when = dt.datetime.combine(args.date, dt.time(12, 0), dt.UTC) if args.date else (
         dt.datetime.now(dt.UTC).replace(microsecond=0)

@@ -1,9 +1,12 @@
-"""The Platform protocol every platform implements, and the lookup by name."""
+"""The Platform protocol every platform implements, and the DeferringPlatform protocol of those whose waits can
+run in Airflow's triggerer. (The lookup by name, `get_platform`, is in the package: this module imports no
+platform, so each platform may import it.)"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from featurebench.run import RunContext
 from featurebench.spec import ResolvedSpec
@@ -17,7 +20,7 @@ class Platform(Protocol):
         (at least {"url": ..., "model": ...}) that wait_ready and run_load take."""
 
     def wait_ready(self, run: RunContext, resolved: ResolvedSpec, arm: str, endpoint: dict) -> dict:
-        """Block (or defer) until the arm serves its model; fail fast with the reason. Returns the endpoint."""
+        """Block until the arm serves its model; fail fast with the reason. Returns the endpoint."""
 
     def run_load(
         self, run: RunContext, resolved: ResolvedSpec, arm: str, endpoint: dict, point: str, trial: int
@@ -29,13 +32,30 @@ class Platform(Protocol):
         Safe to call when nothing was made. Returns what was removed."""
 
 
-def get_platform(name: str) -> Platform:
-    if name == "local":
-        from featurebench.platforms.local import LocalPlatform
+@dataclass(frozen=True)
+class Deferral:
+    """A wait handed to Airflow's triggerer: the trigger, and what the platform's finish_* call gets back with
+    the trigger's event."""
 
-        return LocalPlatform()
-    if name == "kubernetes":
-        from featurebench.platforms.kubernetes import KubernetesPlatform
+    trigger: Any  # an airflow.triggers.base.BaseTrigger
+    kwargs: dict = field(default_factory=dict)
 
-        return KubernetesPlatform()
-    raise ValueError(f"unknown platform {name!r}: choose local or kubernetes")
+
+@runtime_checkable
+class DeferringPlatform(Protocol):
+    """A platform whose waits run in the triggerer, so a wait of hours holds no worker slot. The operators
+    (featurebench.airflow.operators) use these instead of wait_ready and run_load; a platform without them
+    waits inside the task."""
+
+    def begin_ready(self, run: RunContext, arm: str, endpoint: dict) -> Deferral:
+        """The readiness wait of wait_ready, to defer to."""
+
+    def finish_ready(self, run: RunContext, arm: str, endpoint: dict, event: dict) -> dict:
+        """The trigger's event as an error, or the endpoint once the arm serves its model."""
+
+    def begin_load(self, run: RunContext, resolved: ResolvedSpec, arm: str, point: str, trial: int) -> Path | Deferral:
+        """Start the load of (point, trial), or reattach to the one of an earlier attempt: its artifacts when that
+        one already finished with complete artifacts, else the wait to defer to."""
+
+    def finish_load(self, run: RunContext, arm: str, point: str, trial: int, event: dict, **kwargs) -> Path:
+        """The trigger's event (with the Deferral's kwargs) as an error, or the load's artifacts."""

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +24,16 @@ from urllib.parse import unquote
 from featurebench import settings
 from featurebench.errors import LocalPlatformError
 from featurebench.platforms import zmq_broker
+from featurebench.platforms.local_processes import (
+    alive,
+    child_env,
+    group_members,
+    log_tail,
+    proc_stat,
+    reap,
+    start_process,
+    stop_processes,
+)
 from featurebench.run import RunContext
 from featurebench.settings import work_root
 from featurebench.spec import ResolvedSpec
@@ -39,19 +47,6 @@ dynamo_python = settings.dynamo_python
 aiperf_bin = settings.aiperf_bin
 
 
-# ---------------------------------------------------------------- child environments
-
-# What the engine and AIPerf inherit from ours; everything else (AWS_SECRET_ACCESS_KEY, HF_TOKEN, Airflow's
-# connections, ...) stays with Airflow. Neither needs a credential: the model is local, the store is ours.
-_INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
-
-
-def child_env(extra: dict[str, str], prefix: str) -> dict[str, str]:
-    """A child process's whole environment: the basics, the tool's own settings (variables starting with
-    `prefix`, e.g. DYN_LOG), then `extra`."""
-    env = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith(prefix)}
-    env.update(extra)
-    return env
 def local_engine_args(spec, arm: str, pool) -> dict:
     """MockEngineArgs JSON of one local worker pool: the local profile's (scaled-down) KV cache and speed-up, the
     pool's mocker_args, and the arm's simulator identity (AIConfigurator timing unless the spec says polynomial)."""
@@ -64,51 +59,13 @@ def local_engine_args(spec, arm: str, pool) -> dict:
                                  speedup_ratio=lp.speedup_ratio, extra=extra)
 
 
-# ---------------------------------------------------------------- process bookkeeping (Linux /proc)
-
-
-def _proc_stat(pid: int) -> tuple[str, int, int, int] | None:
-    """(state, pgid, session id, start time in clock ticks) of a live process, None if it does not exist."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    fields = raw[raw.rindex(")") + 2:].split()  # the command name may contain spaces: cut after ')'
-    return fields[0], int(fields[2]), int(fields[3]), int(fields[19])
-
-
-def _alive(proc: dict) -> bool:
-    """The recorded process still runs (not a zombie) and is the same process (same start time)."""
-    stat = _proc_stat(proc["pid"])
-    return stat is not None and stat[0] not in ("Z", "X") and stat[3] == proc["start_ticks"]
-
-
-def _group_members(proc: dict) -> list[int]:
-    """Live pids of the recorded process group: same pgid and session (we made the session), started no
-    earlier than the recorded leader, so a recycled id that is not ours does not match."""
-    pgid = proc["pgid"]
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        stat = _proc_stat(int(entry.name))
-        if stat and stat[0] not in ("Z", "X") and stat[1] == pgid and stat[2] == pgid and stat[3] >= proc["start_ticks"]:
-            members.append(int(entry.name))
-    return members
+# ---------------------------------------------------------------- the arm's port and state file
 
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = Path(path).read_text(errors="replace").splitlines()
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text[-lines:])
 
 
 def _read_state(arm_dir: Path) -> dict | None:
@@ -122,46 +79,6 @@ def _write_state(arm_dir: Path, state: dict) -> None:
     tmp = arm_dir / f".{STATE}.tmp"
     tmp.write_text(json.dumps(state, indent=1))
     os.replace(tmp, arm_dir / STATE)
-
-
-def _start(cmd: list[str], env: dict, log: Path, name: str) -> dict:
-    with open(log, "ab") as out:
-        popen = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-    stat = _proc_stat(popen.pid)
-    popen.returncode = 0  # we never wait() on it from here (the process outlives this task); silence the warning
-    return {"name": name, "pid": popen.pid, "pgid": popen.pid, "start_ticks": stat[3] if stat else -1,
-            "cmd": cmd, "log": str(log)}
-
-
-def stop_processes(procs: list[dict], grace_s: float = 10.0) -> list[str]:
-    """SIGTERM the recorded process groups, wait, SIGKILL leftovers. Returns what was stopped."""
-    stopped = []
-    targets = {p["pgid"]: p for p in procs if _group_members(p)}
-    for pgid, p in targets.items():
-        for pid in _group_members(p):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        stopped.append(f"{p['name']} pid={p['pid']} pgid={pgid}")
-    deadline = time.monotonic() + grace_s
-    while targets and time.monotonic() < deadline:
-        targets = {g: p for g, p in targets.items() if _group_members(p)}
-        time.sleep(0.2)
-    for p in targets.values():
-        for pid in _group_members(p):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    for p in targets.values():  # reap confirmation: SIGKILL cannot be ignored, give the kernel a moment
-        for _ in range(50):
-            if not _group_members(p):
-                break
-            time.sleep(0.1)
-    return stopped
 
 
 # ---------------------------------------------------------------- the platform
@@ -183,10 +100,10 @@ class LocalPlatform:
         from featurebench.platforms.modelgen import ensure_tiny_model
 
         spec = resolved.spec
-        local, deploy = spec.local_arm(arm), spec.arm(arm).deploy
+        local = spec.local_arm(arm)
         arm_dir = self.arm_dir(run, arm)
         state = _read_state(arm_dir)
-        if state and state["processes"] and all(_alive(p) for p in state["processes"]):
+        if state and state["processes"] and all(alive(p) for p in state["processes"]):
             return state["endpoint"]  # a retried task finds what it made
         self.teardown(run, arm)  # half-started or dead leftovers of an earlier attempt
 
@@ -210,7 +127,7 @@ class LocalPlatform:
             "HF_HOME": str(arm_dir / "home" / "hf"),
             "TRANSFORMERS_OFFLINE": "1",
         }, prefix="DYN_")
-        router_mode = local.router_mode or deploy.router_mode
+        router_mode = spec.router_mode(arm, "local")
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         endpoint = {"url": url, "model": model.served_id, "tokenizer": model.name, "hf_home": str(model.hf_home),
@@ -224,7 +141,7 @@ class LocalPlatform:
 
         py = dynamo_python()
         broker = [py, zmq_broker.__file__, *map(str, broker_ports)]
-        state["processes"].append(_start(broker, env, logs / "zmq-broker.log", "zmq-broker"))
+        state["processes"].append(start_process(broker, env, logs / "zmq-broker.log", "zmq-broker"))
         for i, pool in enumerate(local.workers):
             name = f"mocker-{pool.role}-{i}"
             engine = arm_dir / f"{name}.engine.json"  # the engine flags and the arm's simulator identity
@@ -235,21 +152,21 @@ class LocalPlatform:
             if spec.simulator:  # else the mocker computes it from the tiny model's config
                 cmd += ["--kv-bytes-per-token", str(spec.simulator.kv_bytes_per_token)]
             cmd += simulator.mocker_flags_to_json(pool.mocker_args, simulator.timing_of(spec))[1]  # launch flags
-            state["processes"].append(_start(cmd, env, logs / f"{name}.log", name))
+            state["processes"].append(start_process(cmd, env, logs / f"{name}.log", name))
             _write_state(arm_dir, state)  # recorded at once: a failure below still leaves it findable
         cmd = [py, "-m", "dynamo.frontend", "--http-host", "127.0.0.1", "--http-port", str(port),
                "--router-mode", router_mode, "--kv-cache-block-size", str(spec.local.block_size), *COMMON]
-        state["processes"].append(_start(cmd, env, logs / "frontend.log", "frontend"))
+        state["processes"].append(start_process(cmd, env, logs / "frontend.log", "frontend"))
         _write_state(arm_dir, state)
         return endpoint
 
     # -- readiness
 
     def _dead(self, state: dict) -> str | None:
-        dead = [p for p in state["processes"] if not _alive(p)]
+        dead = [p for p in state["processes"] if not alive(p)]
         if not dead:
             return None
-        return "\n".join(f"{p['name']} (pid {p['pid']}) exited; log tail:\n{_tail(Path(p['log']))}" for p in dead)
+        return "\n".join(f"{p['name']} (pid {p['pid']}) exited; log tail:\n{log_tail(Path(p['log']))}" for p in dead)
 
     def wait_ready(self, run: RunContext, resolved: ResolvedSpec, arm: str, endpoint: dict) -> dict:
         """Ready = the model is listed, every mocker worker has registered in the discovery store, and one
@@ -270,7 +187,7 @@ class LocalPlatform:
             if why is None:
                 return endpoint
             time.sleep(0.5)
-        tails = "\n".join(f"--- {p['name']} ---\n{_tail(Path(p['log']), 15)}" for p in state["processes"])
+        tails = "\n".join(f"--- {p['name']} ---\n{log_tail(Path(p['log']), 15)}" for p in state["processes"])
         raise LocalPlatformError(f"arm {arm}: not ready after {timeout:.0f} s ({why}).\n{tails}")
 
     @staticmethod
@@ -329,7 +246,7 @@ class LocalPlatform:
         # first run synthesises each trial's prompts (~10-15 s of idle deployment per trial on 2 cores)
         env = child_env(aiperf_env(hf_home=endpoint["hf_home"], cache_dir=work_root() / "aiperf-cache"), "AIPERF_")
         log = trial_dir / "aiperf.log"
-        proc = _start(cmd, env, log, f"aiperf-{point}-{trial}")
+        proc = start_process(cmd, env, log, f"aiperf-{point}-{trial}")
         state = _read_state(arm_dir) or {"processes": []}
         state.setdefault("load", []).append(proc)  # so teardown/janitor can stop a run orphaned by a killed task
         _write_state(arm_dir, state)
@@ -337,13 +254,13 @@ class LocalPlatform:
         limit = load.request_timeout_s + settings.local_load_timeout_s()
         started = time.monotonic()
         try:
-            while _alive(proc):
+            while alive(proc):
                 if time.monotonic() - started > limit:
-                    raise LocalPlatformError(f"AIPerf ran longer than {limit:.0f} s; log tail:\n{_tail(log)}")
+                    raise LocalPlatformError(f"AIPerf ran longer than {limit:.0f} s; log tail:\n{log_tail(log)}")
                 time.sleep(0.5)
         finally:
             stop_processes([proc], grace_s=5)  # no-op when it exited by itself
-            _reap(proc["pid"])
+            reap(proc["pid"])
         self._check_artifacts(artifacts, log, state)
         done.write_text(json.dumps({"url": endpoint["url"], "finished": time.time()}))
         return artifacts
@@ -362,9 +279,9 @@ class LocalPlatform:
         if problem is None:
             return artifacts
         dead = self._dead(state) if state.get("processes") else None
-        detail = _tail(artifacts / "logs" / "aiperf.log") if (artifacts / "logs" / "aiperf.log").exists() else ""
+        detail = log_tail(artifacts / "logs" / "aiperf.log") if (artifacts / "logs" / "aiperf.log").exists() else ""
         raise LocalPlatformError(
-            f"{problem}.\n--- AIPerf output ---\n{_tail(log)}\n{detail}" + (f"\n--- engine ---\n{dead}" if dead else "")
+            f"{problem}.\n--- AIPerf output ---\n{log_tail(log)}\n{detail}" + (f"\n--- engine ---\n{dead}" if dead else "")
         )
 
     # -- teardown
@@ -385,14 +302,6 @@ def _registered_workers(kvstore: Path) -> dict[str, int]:
     return counts
 
 
-def _reap(pid: int) -> None:
-    """Collect our own exited child so it does not linger as a zombie (no-op for a non-child)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
 def teardown_arm_dir(arm_dir: Path) -> list[str]:
     """Stop every process recorded in an arm folder's state file; safe when there is none."""
     state = _read_state(arm_dir)
@@ -401,7 +310,7 @@ def teardown_arm_dir(arm_dir: Path) -> list[str]:
     procs = state.get("load", []) + state.get("processes", [])
     stopped = stop_processes(procs)
     for p in procs:
-        _reap(p["pid"])
+        reap(p["pid"])
     state["stopped_at"] = time.time()
     state["processes"], state["load"] = [], []
     state["stopped"] = state.get("stopped", []) + stopped
@@ -413,7 +322,7 @@ def run_owner() -> dict | None:
     """The process whose life is the run's (pid + start time, so a reused pid is not mistaken for it)."""
     if not settings.in_process_run():
         return None
-    stat = _proc_stat(os.getpid())
+    stat = proc_stat(os.getpid())
     return {"pid": os.getpid(), "start_ticks": stat[3] if stat else -1}
 
 
@@ -427,11 +336,11 @@ def reap_stale(older_than_s: float | None, root: Path | None = None, dry_run: bo
     for state_file in sorted(root.glob(f"**/arm=*/{STATE}")):
         state = _read_state(state_file.parent)
         procs = (state or {}).get("load", []) + (state or {}).get("processes", [])
-        if not [p for p in procs if _group_members(p)]:
+        if not [p for p in procs if group_members(p)]:
             continue
         owner = state.get("owner")
         age = now - state.get("created", state_file.stat().st_mtime)
-        if owner and not _alive(owner):
+        if owner and not alive(owner):
             why = f"owner pid {owner['pid']} is gone"
         elif older_than_s is not None and age >= older_than_s:
             why = f"{age / 3600:.1f} h old"
@@ -439,7 +348,7 @@ def reap_stale(older_than_s: float | None, root: Path | None = None, dry_run: bo
             continue
         if dry_run:
             stopped += [f"{state_file.parent}: would stop {p['name']} pid={p['pid']} pgid={p['pgid']} ({why})"
-                        for p in procs if _group_members(p)]
+                        for p in procs if group_members(p)]
         else:
             stopped += [f"{state_file.parent}: {s} ({why})" for s in teardown_arm_dir(state_file.parent)]
     return stopped

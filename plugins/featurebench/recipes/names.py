@@ -9,7 +9,7 @@ import re
 
 from featurebench.errors import RecipeError
 from featurebench.run import RunContext
-from featurebench.spec import Arm, ResolvedSpec
+from featurebench.spec import IMAGE_TAG, Arm, ResolvedSpec
 
 HF_TOKEN_SECRET = "hf-token-secret"  # named in manifests, never read
 DGD_FRONTEND_PORT = 8000  # the operator's frontend Service port
@@ -20,10 +20,12 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+def is_label_value(value: str) -> bool:
+    """A valid Kubernetes label value: at most 63 characters of LABEL_VALUE."""
+    return len(value) <= 63 and LABEL_VALUE.fullmatch(value) is not None
 
 
-IMAGE_REF = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})$")
+IMAGE_REF = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*(:" + IMAGE_TAG.pattern[1:-1] + ")$")  # with its tag
 
 
 MAX_BASE = 41  # <base>-<8 hex> is <= 50 chars, so <name>-frontend / -cd-channel stay within 63
@@ -100,7 +102,7 @@ def _check_run(resolved: ResolvedSpec, run: RunContext) -> None:
     """The run's form-derived values and labels must be safe before they are put into manifests."""
     validate_overrides(resolved, {"image_tag": run.image_tag, "gpu_type": run.gpu_type, "namespace": run.namespace})
     for key, value in run.labels("x").items():
-        if len(value) > 63 or not LABEL_VALUE.fullmatch(value):
+        if not is_label_value(value):
             raise RecipeError(f"label {key}={value!r} is not a valid Kubernetes label value (max 63 chars)")
     if run.benchmark != resolved.spec.id:
         raise RecipeError(f"run is for {run.benchmark!r} but the spec is {resolved.spec.id!r}")

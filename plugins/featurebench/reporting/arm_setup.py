@@ -85,8 +85,7 @@ def _feature_flags(arms) -> list[str]:
 
 
 def _concurrency(spec, arm, platform: str) -> str:
-    load = spec.local.load if platform == "local" else spec.load
-    if load.mode == "fixed_schedule":
+    if spec.load_section(platform)[1].mode == "fixed_schedule":
         return "trace schedule (open loop)"
     points = spec.load_points(arm, platform=platform)
     return ", ".join(p.removeprefix("c") for p in points)
@@ -105,8 +104,7 @@ def describe(spec, run: dict | None = None) -> Setup:
     names = run.get("arms") or [a.name for a in spec.arms]
     arms = [spec.arm(n) for n in names]
     aspects = {
-        "router mode": [spec.local_arm(a.name).router_mode or a.deploy.router_mode for a in arms]
-        if platform == "local" else [a.deploy.router_mode for a in arms],
+        "router mode": [spec.router_mode(a.name, platform) for a in arms],
         "workers x TP": [_workers(a.deploy) for a in arms],
         "P/D split": [_pd_split(a.deploy) for a in arms],
         "feature flags (vs control)": _feature_flags(arms),
@@ -121,8 +119,8 @@ def describe(spec, run: dict | None = None) -> Setup:
     rows = [(k, v) for k, v in aspects.items() if len(set(v)) > 1]
     same = [k for k, v in aspects.items() if len(set(v)) == 1]
 
-    load = spec.local.load if platform == "local" else spec.load
-    trials = run.get("trials") or (spec.local.trials if platform == "local" else spec.trials)
+    traffic, load, _ = spec.load_section(platform)
+    trials = run.get("trials") or spec.default_trials(platform)
     gpu = run.get("gpu_type") or spec.hardware.gpu
     hardware = f"{spec.hardware.gpus} x {gpu}" + (f" ({spec.hardware.nodes} nodes)" if spec.hardware.nodes > 1 else "")
     if platform == "local":
@@ -130,7 +128,6 @@ def describe(spec, run: dict | None = None) -> Setup:
     metrics = ", ".join(spec.comparison.primary_metrics)
     if spec.goodput:
         metrics += f"; goodput at TTFT {spec.goodput.ttft_ms:g} ms / ITL {spec.goodput.itl_ms:g} ms"
-    traffic = spec.local.traffic if platform == "local" else spec.traffic
     held = [f"model {spec.model.hf_id}", "the traffic and its schedule", f"{trials} trial(s) per load point"]
     held += [f"{k} {aspects[k][0]}" for k in same if k not in ("image", "feature flags (vs control)")]
     card = [

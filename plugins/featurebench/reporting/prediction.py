@@ -24,7 +24,7 @@ def measured_values(result) -> dict[tuple[str, str, str, str], float]:
 def rows(prediction, result, platform: str) -> list[list[str]]:
     """One row per predicted (arm, metric) that was also measured; points match by label, except that a local
     run's scaled-down load point is set beside the arm's full-size one (the report says so)."""
-    from featurebench.analysis.compare import metric_name
+    from featurebench.analysis.metrics import metric_name
 
     measured = measured_values(result)
     local_points = {(arm, point) for arm, point, _, _ in measured}

@@ -9,7 +9,7 @@ from pathlib import Path
 from featurebench import settings
 from featurebench.errors import SpecError
 from featurebench.settings import REPO_ROOT, TRACES_DIR
-from featurebench.spec.base import LOAD_POINT, MAX_LOAD_POINTS, MAX_TRIALS, REPLAY_POINT, SLUG, Strict
+from featurebench.spec.base import IMAGE_TAG, LOAD_POINT, MAX_LOAD_POINTS, MAX_TRIALS, REPLAY_POINT, SLUG, Strict
 from featurebench.spec.deploy import (
     QUANTITY,
     ComputeResources,
@@ -42,7 +42,7 @@ from featurebench.spec.models import (
 )
 
 __all__ = [
-    "COMPARED_METRICS", "LOAD_POINT", "MAX_LOAD_POINTS", "MAX_TRIALS", "REPLAY_POINT", "QUANTITY", "REPO_ROOT", "SLUG", "TRACES_DIR", "Arm", "BenchmarkSpec",
+    "COMPARED_METRICS", "IMAGE_TAG", "LOAD_POINT", "MAX_LOAD_POINTS", "MAX_TRIALS", "REPLAY_POINT", "QUANTITY", "REPO_ROOT", "SLUG", "TRACES_DIR", "Arm", "BenchmarkSpec",
     "Comparison", "ComputeResources", "Deployment", "Goodput", "Hardware", "Load", "LocalArm", "LocalProfile",
     "LocalWorkers", "Model", "PodSettings", "Probe", "ResolvedSpec", "Schedule", "ServeSettings", "SpecError",
     "SpecFile", "SpecVersion", "Strict", "Toleration", "Traffic", "Volume", "Warmup", "Worker", "load_all",

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from featurebench.spec.base import MAX_TRIALS, SLUG, Strict, check_levels
+from featurebench.spec.base import IMAGE_TAG, MAX_TRIALS, SLUG, Strict, check_levels
 from featurebench.spec.deploy import (
     Deployment,
 )
@@ -207,7 +207,7 @@ class Parity(Strict):
     deviations: list[Deviation] = []
 
 
-# Metric names the comparison computes (featurebench.analysis.compare.METRICS; a test keeps the two in step).
+# Metric names the comparison computes (featurebench.analysis.metrics.METRICS; a test keeps the two in step).
 COMPARED_METRICS = frozenset(
     [f"{m}_{s}" for m in ("ttft", "itl", "inter_chunk_latency", "request_latency") for s in ("mean", "p50", "p90", "p99")]
     + ["output_tps", "request_rps", "goodput_rps", "output_tps_per_gpu", "output_tps_per_user_mean"]
@@ -269,7 +269,7 @@ class SpecVersion(Strict):
 
     version: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     effective_from: dt.date
-    image_tag: str = Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")
+    image_tag: str = Field(pattern=IMAGE_TAG.pattern)
     note: str = ""
     overrides: dict[str, Any] = {}
 
@@ -344,6 +344,15 @@ class BenchmarkSpec(Strict):
         if platform == "local":
             return self.local.traffic, self.local.load, self.local.warmup
         return self.traffic, self.load, self.warmup
+
+    def default_trials(self, platform: str) -> int:
+        """Trials per load point when the form leaves them empty: the local profile's on the local platform."""
+        return self.local.trials if platform == "local" else self.trials
+
+    def router_mode(self, arm: str, platform: str) -> str:
+        """The arm's router mode: the local profile may choose another one for the mocker."""
+        local = self.local_arm(arm).router_mode if platform == "local" else None
+        return local or self.arm(arm).deploy.router_mode
 
     def load_points(self, arm: Arm | None = None, platform: str = "kubernetes") -> list[str]:
         """Load point labels: 'replay' for a fixed-schedule trace, 'c<N>' for closed-loop concurrency."""

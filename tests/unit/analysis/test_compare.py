@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from featurebench.analysis import compare
+from featurebench.analysis import compare, health, metrics, pareto
 from featurebench.cli.compare import _read_artifact_dir, compare_cli
 from featurebench.errors import ComparisonInputError
 from featurebench.results import summary as trial_summary
@@ -33,7 +33,7 @@ def test_numbers_agree_with_aiperf_summary_within_1pct(artifact_dir):
     summary = json.loads((artifact_dir / "profile_export_aiperf.json").read_text())
     goodput = trial_summary.goodput_from_summary(trial_summary.read_aiperf_summary(artifact_dir))
     table = results.ingest_records(results.find_records_file(artifact_dir), goodput=goodput)
-    ours = compare.trial_metrics(table, gpus=1)
+    ours = metrics.trial_metrics(table, gpus=1)
     pairs = {
         ("ttft", "p50"): summary["time_to_first_token"]["p50"],
         ("ttft", "p90"): summary["time_to_first_token"]["p90"],
@@ -54,7 +54,7 @@ def test_aa_comparisons_end_to_end_rarely_raise_alarms():
         tables = _arm_tables(rng, "a") | _arm_tables(rng, "b")
         table = compare.compare_arms(tables, "a", {"a": 1, "b": 1}, keep_distributions=False).table
         for row in table.itertuples():
-            alarms.setdefault(compare.metric_name(row.metric, row.stat), []).append(row.verdict != "no_change")
+            alarms.setdefault(metrics.metric_name(row.metric, row.stat), []).append(row.verdict != "no_change")
     rates = {name: float(np.mean(v)) for name, v in alarms.items()}
     print("\nA/A false-alarm rate per metric:", {k: f"{v:.1%}" for k, v in rates.items()})
     mean_rate = float(np.mean(list(rates.values())))
@@ -112,9 +112,9 @@ def test_rate_shortfall_marks_trial_invalid():
     table = simulations.synthetic_trial(rng, 300)
     start = table.column("request_start_ns").to_numpy()
     requested = 1.2 * (len(start) - 1) / ((start.max() - start.min()) / 1e9)
-    valid, reasons = compare.trial_health(table, requested_rps=requested)
+    valid, reasons = health.trial_health(table, requested_rps=requested)
     assert not valid and "achieved" in reasons[0]
-    assert compare.trial_health(table)[0]
+    assert health.trial_health(table)[0]
 
 
 def test_single_trial_uses_time_slices_or_says_no_interval():
@@ -132,10 +132,10 @@ def test_single_trial_uses_time_slices_or_says_no_interval():
 def test_pareto_frontier_and_dominance():
     x = np.array([10.0, 20.0, 30.0, 15.0])
     y = np.array([100.0, 80.0, 50.0, 70.0])  # (15, 70) is beaten by (20, 80)
-    assert list(compare.pareto_mask(x, y)) == [True, True, True, False]
-    assert compare.frontier_dominates([10, 20, 30], [110, 90, 50], [10, 20, 30], [100, 80, 50])
-    assert not compare.frontier_dominates([10, 20, 30], [100, 80, 50], [10, 20, 30], [100, 80, 50])  # equal
-    assert not compare.frontier_dominates([10, 30], [120, 40], [20], [80])  # crossing
+    assert list(pareto.pareto_mask(x, y)) == [True, True, True, False]
+    assert pareto.frontier_dominates([10, 20, 30], [110, 90, 50], [10, 20, 30], [100, 80, 50])
+    assert not pareto.frontier_dominates([10, 20, 30], [100, 80, 50], [10, 20, 30], [100, 80, 50])  # equal
+    assert not pareto.frontier_dominates([10, 30], [120, 40], [20], [80])  # crossing
 
 
 def test_pareto_section_across_load_points():
@@ -198,7 +198,7 @@ def test_compare_cli_rejects_half_a_question(capsys):
 
 def test_spec_metric_names_match_what_compare_computes():
     """A spec's primary metric must name a metric the comparison produces, or it would silently match nothing."""
-    from featurebench.analysis.compare import METRICS, metric_name
+    from featurebench.analysis.metrics import METRICS, metric_name
     from featurebench.spec import COMPARED_METRICS
 
     assert {metric_name(m, s) for m, stats, _, _ in METRICS for s in stats} == COMPARED_METRICS
@@ -211,7 +211,7 @@ AB_FIXTURE = FIXTURES / "aiperf_ab"  # one real AIPerf trial per arm, long enoug
 def test_single_trial_values_are_the_trials_own_statistic_not_the_slice_mean(capsys, monkeypatch):
     # recorded on the shared 2-core machine at load ~10: AIPerf's credit_to_start p99 was 114/146 ms, so the health
     # check (tested above) would mark both trials INVALID; its limit is lifted here to test the values themselves
-    monkeypatch.setattr(compare, "MAX_CLIENT_LAG_P99_MS", 1000.0)
+    monkeypatch.setattr(health, "MAX_CLIENT_LAG_P99_MS", 1000.0)
     arms = {"control": AB_FIXTURE / "agg-round-robin", "treatment": AB_FIXTURE / "disagg-kv-router"}
     assert compare_cli(["--control", str(arms["control"]), "--treatment", str(arms["treatment"]),
                                 "--format", "json"]) == 0
@@ -222,7 +222,7 @@ def test_single_trial_values_are_the_trials_own_statistic_not_the_slice_mean(cap
     for column, arm in (("control", "control"), ("treatment_value", "treatment")):
         summary = json.loads((arms[arm] / "profile_export_aiperf.json").read_text())
         table = _read_artifact_dir(arms[arm], None)
-        slices = compare._slices(table, 1)
+        slices = metrics.slice_metrics(table, 1)
         for key, aiperf in {("ttft", "p50"): summary["time_to_first_token"]["p50"],
                             ("ttft", "p90"): summary["time_to_first_token"]["p90"],
                             ("itl", "mean"): summary["inter_token_latency"]["avg"]}.items():
@@ -239,7 +239,7 @@ def test_several_trials_show_the_mean_of_trial_statistics_and_say_so():
     tables = _arm_tables(rng, "ctl", trials=3) | _arm_tables(rng, "trt", trials=3, ttft=0.8)
     result = compare.compare_arms(tables, "ctl", {"ctl": 1, "trt": 1})
     row = result.table[(result.table.metric == "ttft") & (result.table.stat == "p50")].iloc[0]
-    per_trial = [compare.trial_metrics(tables[("ctl", "c8", k)])[("ttft", "p50")] for k in range(3)]
+    per_trial = [metrics.trial_metrics(tables[("ctl", "c8", k)])[("ttft", "p50")] for k in range(3)]
     assert row["control"] == pytest.approx(np.mean(per_trial)) and row["aggregate"] == compare.AGGREGATE_MEAN
     from featurebench.reporting.report import render_report
 

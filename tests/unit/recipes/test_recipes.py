@@ -107,7 +107,7 @@ def test_pools_cover_every_benchmark():
             assert name in pools, (sid, gpu)
             pool = pools[name]
             assert gpu in pool.gpu_types, (sid, gpu, name)
-            assert pool.airflow_pool == f"gpu_{name}"  # dag_builder.gpu_pool's convention
+            assert pool.airflow_pool == f"gpu_{name}"  # recipes.pools.default_airflow_pool's convention
             for arm in spec.arms:
                 assert arm.gpus <= pool.gpus, f"{sid}/{arm.name} needs {arm.gpus} GPUs; pool {name} has {pool.gpus}"
 

@@ -14,6 +14,8 @@ DEFAULT_LOAD_TIMEOUT_S = 6 * 3600  # a load Job without activeDeadlineSeconds
 
 
 def job_state(job: dict) -> str:
+    # Not KubernetesHook.is_job_successful / is_job_failed: they take V1Job objects (ours are the API's JSON), test a
+    # condition's status for truth (the string "False" passes) and know neither SuccessCriteriaMet nor FailureTarget.
     for cond in (job.get("status") or {}).get("conditions") or []:
         if cond.get("status") == "True" and cond.get("type") in ("Complete", "SuccessCriteriaMet"):
             return "complete"

@@ -8,7 +8,7 @@ import hashlib
 import json
 
 from featurebench.errors import KubernetesError
-from featurebench.recipes.names import DGD_FRONTEND_PORT, LABEL_VALUE, frontend_service, service_url
+from featurebench.recipes.names import DGD_FRONTEND_PORT, frontend_service, is_label_value, service_url
 from featurebench.run import COMPONENT_LABEL
 from featurebench.spec import ResolvedSpec
 
@@ -42,7 +42,7 @@ def text_hash(text: str) -> str:
 
 
 def check_labels(labels: dict[str, str]) -> None:
-    bad = {key: v for key, v in labels.items() if len(v) > 63 or not LABEL_VALUE.fullmatch(v)}
+    bad = {key: v for key, v in labels.items() if not is_label_value(v)}
     if bad:
         raise KubernetesError(f"not valid Kubernetes label values (max 63 chars, [A-Za-z0-9._-]): {bad}")
 

@@ -2,9 +2,10 @@
 Deployment + Service, ConfigMaps), created through the Airflow Kubernetes connection; load runs as AIPerf Jobs
 inside the cluster that write their artifacts to the results store; teardown deletes by label.
 
-What the DAG builder uses besides the Platform protocol:
-  - `airflow.operators.WaitArmReadyOperator` / `KubernetesPlatform.ready_trigger` + `finish_ready`: wait without a worker slot;
-  - `airflow.operators.RunLoadOperator` / `triggers.LoadJobTrigger`: the same for each load Job (start_load, defer, collect_load);
+It is a DeferringPlatform (platforms.base): the operators hand its waits to the triggerer (begin_ready /
+finish_ready, begin_load / finish_load), so a starting arm or a load Job of hours holds no worker slot; the
+synchronous Platform methods poll the same rules in the task (triggers.ready_outcome, triggers.job_outcome).
+Besides:
   - `pool_for(resolved, gpu_type)` and `pools_json()`: Airflow pools sized in GPUs, from include/recipes/pools.yaml;
   - `KubernetesPlatform.janitor(ttl, dry_run)`: reap labelled objects older than a TTL.
 """
@@ -20,9 +21,10 @@ from pathlib import Path
 from featurebench import settings
 from featurebench.errors import ForeignObjectError, KubernetesError
 from featurebench.layout import artifacts_prefix
+from featurebench.platforms.base import Deferral
 from featurebench.platforms.kubernetes import client as k
 from featurebench.platforms.kubernetes.artifacts import check_artifacts, download, publish_traffic, store_for
-from featurebench.platforms.kubernetes.jobs import DEFAULT_LOAD_TIMEOUT_S, api_message, job_state, job_status
+from featurebench.platforms.kubernetes.jobs import DEFAULT_LOAD_TIMEOUT_S, api_message, job_state
 from featurebench.platforms.kubernetes.manifests import (
     PROBE_IMAGE,
     PROBE_TIMEOUT_S,
@@ -35,7 +37,7 @@ from featurebench.platforms.kubernetes.manifests import (
     stamp,
     text_hash,
 )
-from featurebench.platforms.kubernetes.triggers import ArmReadyTrigger, LoadJobTrigger
+from featurebench.platforms.kubernetes.triggers import ArmReadyTrigger, LoadJobTrigger, job_outcome, poll, ready_outcome
 from featurebench.run import RunContext
 from featurebench.spec import ResolvedSpec
 
@@ -139,26 +141,18 @@ class KubernetesPlatform:
     def _pod_selector(self, run: RunContext, arm: str) -> str:
         return k.selector(run.labels(arm))
 
-    def check(self, run: RunContext, arm: str, endpoint: dict) -> k.Verdict:
-        return k.check_arm(
-            self.kube, endpoint["namespace"], [tuple(w) for w in endpoint["workloads"]],
-            self._pod_selector(run, arm), self.restart_budget,
-        )
-
     def wait_ready(self, run: RunContext, resolved: ResolvedSpec | None, arm: str, endpoint: dict) -> dict:
         """Poll until the workloads are ready (or fail fast), then probe /v1/models from inside the cluster."""
-        timeout = endpoint["ready_timeout_s"]
-        deadline = time.monotonic() + timeout
-        while True:
-            verdict = self.check(run, arm, endpoint)
-            if verdict.state != "waiting":
-                break
-            if time.monotonic() > deadline:
-                verdict = k.Verdict("timeout", verdict.message, [])
-                break
-            log.info("arm %s: %s", arm, verdict.message)
-            time.sleep(self.poll_interval)
-        return self.finish_ready(run, arm, endpoint, verdict.to_dict())
+        deadline = time.time() + endpoint["ready_timeout_s"]
+
+        def look():
+            return ready_outcome(self.kube, endpoint["namespace"], endpoint["workloads"],
+                                 self._pod_selector(run, arm), self.restart_budget, deadline)
+
+        return self.finish_ready(run, arm, endpoint, poll(look, self.poll_interval, log))
+
+    def begin_ready(self, run: RunContext, arm: str, endpoint: dict) -> Deferral:
+        return Deferral(self.ready_trigger(run, arm, endpoint))
 
     def ready_trigger(self, run: RunContext, arm: str, endpoint: dict) -> ArmReadyTrigger:
         """The same wait as wait_ready, as a trigger: the task defers and holds no worker slot meanwhile."""
@@ -225,27 +219,39 @@ class KubernetesPlatform:
     ) -> Path:
         """Run the AIPerf Job for (point, trial) in the cluster; it uploads its artifacts to the results store
         (no data through XCom); download them to the run's work folder for the shared ingestion.
-        A retry reattaches to a Job still running, reuses a finished one whose artifacts are complete, and
-        re-runs it otherwise (begin_load). RunLoadOperator does the same, deferring the wait."""
-        artifacts, started = self.begin_load(run, resolved, arm, point, trial)
-        if artifacts is not None:
-            return artifacts
+        begin_load + finish_load with the wait in this task."""
+        started = self._start_or_reuse(run, resolved, arm, point, trial)
+        if isinstance(started, Path):
+            return started
         self.wait_job(run.namespace, started["job"], started["timeout_s"])
         return self.collect_load(run, arm, point, trial)
 
-    def begin_load(self, run: RunContext, resolved: ResolvedSpec, arm: str, point: str,
-                   trial: int) -> tuple[Path | None, dict | None]:
+    def begin_load(self, run: RunContext, resolved: ResolvedSpec, arm: str, point: str, trial: int) -> Path | Deferral:
+        started = self._start_or_reuse(run, resolved, arm, point, trial)
+        if isinstance(started, Path):
+            return started
+        return Deferral(self.load_trigger(run.namespace, started),
+                        {"job_name": started["job"], "timeout_s": started["timeout_s"]})
+
+    def finish_load(self, run: RunContext, arm: str, point: str, trial: int, event: dict, job_name: str,
+                    timeout_s: float) -> Path:
+        if event.get("status") != "complete":
+            raise self.job_error(run.namespace, job_name, event, timeout_s)
+        return self.collect_load(run, arm, point, trial)
+
+    def _start_or_reuse(self, run: RunContext, resolved: ResolvedSpec, arm: str, point: str,
+                        trial: int) -> Path | dict:
         """The one rule for a load on retry: start the Job of (point, trial), or reattach to ours from an earlier
-        attempt. (artifacts, None) when an earlier attempt's Job finished and left complete artifacts; else
-        (None, started) for a Job to wait for (a finished one whose artifacts are unusable is run again)."""
+        attempt. The artifacts when an earlier attempt's Job finished and left complete ones; else the started
+        Job to wait for (start_load; a finished one whose artifacts are unusable is run again)."""
         started = self.start_load(run, resolved, arm, point, trial)
         if not started["reused"]:
-            return None, started
+            return started
         try:
-            return self.collect_load(run, arm, point, trial), None
+            return self.collect_load(run, arm, point, trial)
         except KubernetesError as exc:
             log.warning("the finished Job of an earlier attempt left unusable artifacts (%s): running it again", exc)
-        return None, self.start_load(run, resolved, arm, point, trial, rerun_complete=True)
+        return self.start_load(run, resolved, arm, point, trial, rerun_complete=True)
 
     def start_load(self, run: RunContext, resolved: ResolvedSpec, arm: str, point: str, trial: int,
                    rerun_complete: bool = False) -> dict:
@@ -319,17 +325,15 @@ class KubernetesPlatform:
 
     def wait_job(self, namespace: str, name: str, timeout_s: float) -> None:
         """Poll the Job until it completes; raise with its pods' events and logs if it fails or times out.
-        Same rule as LoadJobTrigger: job_status."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            event = job_status(self.kube, namespace, name, self.restart_budget)
-            if event["status"] == "complete":
-                return
-            if event["status"] == "failed":
-                raise self.job_error(namespace, name, event)
-            if time.monotonic() > deadline:
-                raise self.job_error(namespace, name, {**event, "status": "timeout"}, timeout_s)
-            time.sleep(self.poll_interval)
+        Same rule as LoadJobTrigger: job_outcome."""
+        deadline = time.time() + timeout_s
+
+        def look():
+            return job_outcome(self.kube, namespace, name, self.restart_budget, deadline)
+
+        event = poll(look, self.poll_interval, log)
+        if event["status"] != "complete":
+            raise self.job_error(namespace, name, event, timeout_s)
 
     def _wait_gone(self, kind: str, ns: str, name: str, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s

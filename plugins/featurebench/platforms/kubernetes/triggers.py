@@ -1,5 +1,6 @@
-"""The deferrable waits: an arm's readiness and a load Job's progress, polled in the triggerer with the same
-rules as the platform's synchronous loops (client.check_arm, jobs.job_status).
+"""The waits of the Kubernetes platform: an arm's readiness and a load Job's progress. Each stop rule is written
+once (`ready_outcome`, `job_outcome`) and polled either in the task (`poll`, the platform's synchronous waits) or
+in the triggerer (`ArmReadyTrigger`, `LoadJobTrigger`, through `poll_async`).
 
 A trigger's classpath is stored with a deferred task: the classes also answer under their old path
 (featurebench.platforms.kubernetes.<Trigger>, before the package split), so a run deferred then still resumes."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -18,11 +20,57 @@ from featurebench.platforms.kubernetes.jobs import job_status
 TRIGGER_CLASSPATH = "featurebench.platforms.kubernetes.triggers.ArmReadyTrigger"
 LOAD_TRIGGER_CLASSPATH = "featurebench.platforms.kubernetes.triggers.LoadJobTrigger"
 
+# One look at what is waited for: (the event that ends the wait, or None to look again; what it waits for).
+Look = Callable[[], tuple[dict | None, str]]
+
+
+def ready_outcome(kube: k.Kube, namespace: str, workloads: list, pod_selector: str, restart_budget: int,
+                  deadline: float) -> tuple[dict | None, str]:
+    """An arm's readiness (client.check_arm): {"state": ready|failed|timeout, "message", "bad_pods"} ends the
+    wait. `deadline` is a wall-clock time."""
+    verdict = k.check_arm(kube, namespace, [tuple(w) for w in workloads], pod_selector, restart_budget)
+    if verdict.state != "waiting":
+        return verdict.to_dict(), verdict.message
+    if time.time() > deadline:
+        return {"state": "timeout", "message": verdict.message, "bad_pods": []}, verdict.message
+    return None, verdict.message
+
+
+def job_outcome(kube: k.Kube, namespace: str, name: str, restart_budget: int,
+                deadline: float) -> tuple[dict | None, str]:
+    """A Job's progress (jobs.job_status): {"status": complete|failed|timeout, "message"} ends the wait.
+    `deadline` is a wall-clock time."""
+    event = job_status(kube, namespace, name, restart_budget)
+    if event["status"] != "running":
+        return event, event["message"]
+    if time.time() > deadline:
+        return {"status": "timeout", "message": event["message"]}, event["message"]
+    return None, event["message"]
+
+
+def poll(look: Look, interval: float, log) -> dict:
+    """Look until the wait ends, in this process; returns the event that ended it."""
+    while True:
+        event, message = look()
+        if event is not None:
+            return event
+        log.info("%s", message)
+        time.sleep(interval)
+
+
+async def poll_async(look: Look, interval: float, log) -> dict:
+    """`poll` in the triggerer: the sync client in a thread, so the event loop stays free."""
+    while True:
+        event, message = await asyncio.to_thread(look)
+        if event is not None:
+            return event
+        log.info("%s", message)
+        await asyncio.sleep(interval)
+
 
 class ArmReadyTrigger(BaseTrigger):
-    """Polls an arm's readiness in the triggerer with the same rule as the sync loop (kube.check_arm).
-    Fires one event: {"state": ready|failed|timeout, "message", "bad_pods"}. Carries a connection id, never
-    credentials."""
+    """Polls an arm's readiness in the triggerer (ready_outcome). Fires one event: {"state": ready|failed|timeout,
+    "message", "bad_pods"}. Carries a connection id, never credentials."""
 
     def __init__(self, conn_id: str, namespace: str, workloads: list, pod_selector: str, restart_budget: int,
                  deadline: float, poll_interval: float = 10.0):
@@ -44,27 +92,18 @@ class ArmReadyTrigger(BaseTrigger):
 
     async def run(self):
         kube = k.Kube(self.conn_id)
-        workloads = [tuple(w) for w in self.workloads]
-        while True:
-            # the sync client in a thread: one code path with the poll loop, and the event loop stays free
-            verdict = await asyncio.to_thread(
-                k.check_arm, kube, self.namespace, workloads, self.pod_selector, self.restart_budget
-            )
-            if verdict.state != "waiting":
-                yield TriggerEvent(verdict.to_dict())
-                return
-            if time.time() > self.deadline:
-                yield TriggerEvent({"state": "timeout", "message": verdict.message, "bad_pods": []})
-                return
-            self.log.info("%s", verdict.message)
-            await asyncio.sleep(self.poll_interval)
+
+        def look():
+            return ready_outcome(kube, self.namespace, self.workloads, self.pod_selector, self.restart_budget,
+                                 self.deadline)
+
+        yield TriggerEvent(await poll_async(look, self.poll_interval, self.log))
 
 
 class LoadJobTrigger(BaseTrigger):
-    """Polls a load Job and its pods in the triggerer with the same rule as the sync loop (job_status).
-    Fires one event: {"status": complete|failed|timeout, "message"}. `deadline` is a wall-clock time (the Job's
-    timeout from when it was started), so a triggerer restart does not extend it. Carries a connection id,
-    never credentials."""
+    """Polls a load Job and its pods in the triggerer (job_outcome). Fires one event: {"status":
+    complete|failed|timeout, "message"}. `deadline` is a wall-clock time (the Job's timeout from when it was
+    started), so a triggerer restart does not extend it. Carries a connection id, never credentials."""
 
     def __init__(self, conn_id: str, namespace: str, job_name: str, deadline: float, restart_budget: int,
                  poll_interval: float = 10.0):
@@ -84,14 +123,8 @@ class LoadJobTrigger(BaseTrigger):
 
     async def run(self):
         kube = k.Kube(self.conn_id)
-        while True:
-            event = await asyncio.to_thread(job_status, kube, self.namespace, self.job_name, self.restart_budget)
-            if event["status"] != "running":
-                yield TriggerEvent(event)
-                return
-            if time.time() > self.deadline:
-                yield TriggerEvent({"status": "timeout", "message": event["message"]})
-                return
-            self.log.info("%s", event["message"])
-            await asyncio.sleep(self.poll_interval)
 
+        def look():
+            return job_outcome(kube, self.namespace, self.job_name, self.restart_budget, self.deadline)
+
+        yield TriggerEvent(await poll_async(look, self.poll_interval, self.log))
