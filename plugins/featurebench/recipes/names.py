@@ -84,9 +84,8 @@ def validate_overrides(resolved: ResolvedSpec, overrides: dict) -> dict:
     tag = overrides.get("image_tag")
     if tag is not None and (not isinstance(tag, str) or not IMAGE_TAG.fullmatch(tag)):
         problems.append(f"image_tag {tag!r}: letters, digits, '.', '_' and '-' only (max 128)")
-    gpu = overrides.get("gpu_type")
-    if gpu is not None and gpu not in spec.hardware.gpu_types:
-        problems.append(f"gpu_type {gpu!r}: this benchmark runs on {spec.hardware.gpu_types}")
+    if problem := spec.hardware.gpu_type_problem(overrides.get("gpu_type")):
+        problems.append(problem)
     ns = overrides.get("namespace")
     if ns is not None and (not isinstance(ns, str) or len(ns) > 63 or not DNS_LABEL.fullmatch(ns)):
         problems.append(f"namespace {ns!r}: a DNS-1123 label (lower-case letters, digits, '-'; max 63)")

@@ -42,9 +42,15 @@ class Hardware(Strict):
     def gpu_types(self) -> list[str]:
         return [self.gpu, *[g for g in self.gpu_choices if g != self.gpu]]
 
+    def gpu_type_problem(self, gpu_type) -> str | None:
+        """The one wording of "this benchmark does not run on that GPU" (form, render overrides, pools)."""
+        if gpu_type is None or gpu_type in self.gpu_types:
+            return None
+        return f"gpu_type {gpu_type!r}: this benchmark runs on {self.gpu_types}"
+
     def pool_for(self, gpu_type: str | None) -> str:
-        if gpu_type is not None and gpu_type not in self.gpu_types:
-            raise ValueError(f"GPU type {gpu_type!r} is not one of {self.gpu_types}")
+        if problem := self.gpu_type_problem(gpu_type):
+            raise ValueError(problem)
         return self.pools.get(gpu_type or self.gpu, self.pool)
 
     @model_validator(mode="after")

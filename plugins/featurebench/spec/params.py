@@ -169,7 +169,7 @@ def _messages(spec: BenchmarkSpec, errors: list[dict]) -> list[str]:
         if field == "platform":
             out.append(f"platform {value!r}: choose local or kubernetes")
         elif field == "gpu_type":
-            out.append(f"gpu_type {value!r}: this benchmark runs on {spec.hardware.gpu_types}")
+            out.append(spec.hardware.gpu_type_problem(value) or f"gpu_type {value!r}: not a GPU type")
         elif field == "arms" and len(e["loc"]) == 1:
             out.append({
                 "contains": f"arms must include the control arm {spec.control.name!r}",
