@@ -710,7 +710,7 @@ def test_pool_for_and_pools_json(resolved):
 
     assert pool_for(resolved, "H200") == ("gpu_h200", 16)
     assert pool_for(resolved, None, arm=ARM) == ("gpu_h200", 16)
-    with pytest.raises(ValueError, match="not one of"):
+    with pytest.raises(ValueError, match="this benchmark runs on"):
         pool_for(resolved, "B200")
     pools = pools_json()
     assert pools["gpu_h200"] == {"slots": 16, "description": "GPU pool h200 (H200): one slot per GPU", "include_deferred": True}
