@@ -15,13 +15,14 @@ fi
 
 # Every process imports thousands of modules (Airflow, pydantic, AIPerf's eight services): compiled at install, so
 # they load from bytecode even where PYTHONDONTWRITEBYTECODE is set (this machine sets it: every Airflow task and
-# AIPerf service compiled from source, a third of a `dags test`'s CPU). Part of the stamp: older envs rebuild once.
-BYTECODE="uv pip install --compile-bytecode"
+# AIPerf service compiled from source, a third of a `dags test`'s CPU). The flags are part of the stamp, so an
+# environment installed without them is rebuilt once.
+INSTALL_FLAGS="--quiet --compile-bytecode"
 
 make_env() {  # make_env NAME REQUIREMENTS_FILE [NO_DEPS_REQUIREMENTS_FILE]
   local name=$1 req=$2 nodeps=${3:-} dir=.venvs/$1
   local stamp=$dir/.requirements.sha256 want
-  want=$( (cat "$req" ${nodeps:+"$nodeps"}; echo "$BYTECODE") | sha256sum | cut -d' ' -f1)
+  want=$( (cat "$req" ${nodeps:+"$nodeps"}; echo "$INSTALL_FLAGS") | sha256sum | cut -d' ' -f1)
   if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
@@ -29,9 +30,9 @@ make_env() {  # make_env NAME REQUIREMENTS_FILE [NO_DEPS_REQUIREMENTS_FILE]
   rm -rf "$dir"  # a clean environment: nothing left over from an earlier requirements set
   uv venv --quiet --python "$PYTHON" "$dir"
   if [ -n "$nodeps" ]; then
-    uv pip install --quiet --compile-bytecode --python "$dir/bin/python" --no-deps -r "$nodeps"
+    uv pip install $INSTALL_FLAGS --python "$dir/bin/python" --no-deps -r "$nodeps"
   fi
-  uv pip install --quiet --compile-bytecode --python "$dir/bin/python" -r "$req"
+  uv pip install $INSTALL_FLAGS --python "$dir/bin/python" -r "$req"
   echo "$want" > "$stamp"
 }
 

@@ -28,7 +28,7 @@ def test_real_offline_replay_with_aic_timing_matches_its_own_summary():
     ours = metrics.trial_metrics(table, gpus=16)
     assert ours[("ttft", "mean")] == pytest.approx(out["summary"]["mean_ttft_ms"], rel=1e-6)
     # percentiles: ours interpolate linearly like AIPerf; the replay's summary picks a sample (a few % apart at
-    # the local trace's 27 requests)
+    # the local trace's 40 requests)
     assert ours[("ttft", "p50")] == pytest.approx(out["summary"]["median_ttft_ms"], rel=0.1)
     # AIC's H200 TP2 decode step for Qwen3-32B is ~10-20 ms; the polynomial baseline knows nothing of that
     assert 5 < ours[("itl", "p50")] < 40

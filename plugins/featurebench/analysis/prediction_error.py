@@ -21,7 +21,7 @@ def load_predictions(store, benchmark: str, to_column) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    from featurebench.analysis.compare import metric_name
+    from featurebench.analysis.metrics import metric_name
 
     keys = [k for k in store.list(f"benchmark={benchmark}") if k.endswith("/prediction.parquet")]
     if not keys:
